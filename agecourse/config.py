@@ -1,0 +1,160 @@
+"""Run profiles: one settings object that every notebook and the CLI read.
+
+Introduced in lesson 01 (setup cell) and used by every lesson after it.
+
+Three profiles cover the places the course runs:
+
+* ``ci``  -- synthetic faces, tiny images, a few epochs: seconds on a laptop, used by the tests.
+* ``cpu`` -- Binder or a laptop: real UTKFace if a local copy is configured, smaller images.
+* ``gpu`` -- Colab with a GPU: full data, larger images, mixed precision.
+
+The profile is chosen by ``AGECOURSE_PROFILE``; without it, a visible GPU means ``gpu``, a
+``CI`` environment variable means ``ci``, and anything else means ``cpu``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROFILES = ("ci", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a lesson or the CLI needs to know about the current run.
+
+    Attributes mirror the choices a student makes: how big the images are, how much data to use,
+    how long to train. ``data_dir`` is ``None`` when no real UTKFace copy is configured, in which
+    case the built-in *synthetic* faces are used and every output says so.
+    """
+
+    profile: str
+    image_size: int
+    batch_size: int
+    epochs: int
+    synthetic_count: int
+    max_images: int | None
+    learning_rate: float
+    mixed_precision: bool
+    seed: int = 42
+    data_dir: Path | None = None
+    transfer_image_size: int = 96
+    transfer_epochs_frozen: int = 2
+    transfer_epochs_finetune: int = 2
+    transfer_backbone: str = "MobileNetV2"
+    transfer_alpha: float = 0.35
+    model_filters: tuple[int, ...] = (32, 64, 128)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uses_synthetic(self) -> bool:
+        """True when no real UTKFace copy is configured and synthetic faces stand in."""
+        return self.data_dir is None
+
+    @property
+    def data_label(self) -> str:
+        """Human-readable name of the data source, for titles and reports."""
+        return "synthetic faces (not real people)" if self.uses_synthetic else f"UTKFace at {self.data_dir}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where lessons save and reload splits and models: ``AGECOURSE_ARTIFACTS`` or
+        ``./artifacts``, one sub-folder per profile and data kind so they never mix."""
+        root = Path(os.environ.get("AGECOURSE_ARTIFACTS", "artifacts")).expanduser()
+        return root / f"{self.profile}-{'synthetic' if self.uses_synthetic else 'utkface'}"
+
+    def replace(self, **changes) -> Settings:
+        """Return a copy with some fields changed (a frozen dataclass cannot be edited in place)."""
+        return dataclasses.replace(self, **changes)
+
+
+_BASE: dict[str, dict] = {
+    "ci": dict(
+        image_size=48,
+        batch_size=32,
+        epochs=4,
+        synthetic_count=600,
+        max_images=600,
+        learning_rate=3e-3,
+        mixed_precision=False,
+        transfer_image_size=64,
+        transfer_epochs_frozen=1,
+        transfer_epochs_finetune=1,
+        model_filters=(16, 32, 64),
+    ),
+    "cpu": dict(
+        image_size=64,
+        batch_size=64,
+        epochs=15,
+        synthetic_count=3000,
+        max_images=None,
+        learning_rate=2e-3,
+        mixed_precision=False,
+        transfer_image_size=96,
+        transfer_epochs_frozen=3,
+        transfer_epochs_finetune=6,
+        model_filters=(32, 64, 128, 256),
+    ),
+    "gpu": dict(
+        image_size=128,
+        batch_size=128,
+        epochs=30,
+        synthetic_count=10000,
+        max_images=None,
+        learning_rate=1e-3,
+        mixed_precision=True,
+        transfer_image_size=160,
+        transfer_epochs_frozen=5,
+        transfer_epochs_finetune=15,
+        transfer_alpha=1.0,
+        model_filters=(32, 64, 128, 256),
+    ),
+}
+
+
+def gpu_available() -> bool:
+    """True if TensorFlow can see a GPU. Imports TensorFlow lazily (it is slow to import)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def detect_profile() -> str:
+    """Pick a profile: ``AGECOURSE_PROFILE`` if set, else ``gpu`` / ``ci`` / ``cpu`` by environment."""
+    chosen = os.environ.get("AGECOURSE_PROFILE", "").strip().lower()
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(f"AGECOURSE_PROFILE={chosen!r} is not one of {', '.join(PROFILES)}")
+        return chosen
+    if os.environ.get("CI"):
+        return "ci"
+    return "gpu" if gpu_available() else "cpu"
+
+
+def data_dir_from_env() -> Path | None:
+    """The real-data location from ``AGECOURSE_DATA``, or ``None`` (then synthetic faces are used)."""
+    value = os.environ.get("AGECOURSE_DATA", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def get_settings(profile: str | None = None, data_dir: str | Path | None = None, **overrides) -> Settings:
+    """Build the :class:`Settings` for a profile.
+
+    Args:
+        profile: ``"ci"``, ``"cpu"`` or ``"gpu"``; ``None`` detects it (see :func:`detect_profile`).
+        data_dir: a folder or archive of UTKFace images; ``None`` reads ``AGECOURSE_DATA``.
+            The ``ci`` profile ignores the environment variable and always uses synthetic faces,
+            so tests never depend on a local copy of the dataset.
+        **overrides: any :class:`Settings` field, e.g. ``epochs=2``.
+    """
+    profile = (profile or detect_profile()).lower()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if data_dir is None and profile != "ci":
+        data_dir = data_dir_from_env()
+    values = dict(_BASE[profile])
+    values.update(overrides)
+    return Settings(profile=profile, data_dir=Path(data_dir) if data_dir else None, **values)

@@ -1,0 +1,183 @@
+"""Evaluation: predictions table, age and gender metrics, per-band errors, the standard plots.
+
+Introduced in lesson 09 (evaluate); the bias lesson (12) reuses :func:`predict_table`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from agecourse.data import GENDERS, age_band
+
+# Published results of comparable projects, for the comparison table of lesson 09 and bench/.
+# Their splits and data differ from ours (most use a random split of full UTKFace), so the
+# comparison is indicative only.
+PUBLISHED_RESULTS = [
+    {"model": "custom CNN (student project)", "age_mae": 7.56, "gender_accuracy": 0.860},
+    {"model": "Xception transfer (student project)", "age_mae": 6.88, "gender_accuracy": 0.868},
+    {"model": "custom CNN (student project)", "age_mae": 7.55, "gender_accuracy": 0.878},
+    {"model": "custom CNN (student project)", "age_mae": 6.84, "gender_accuracy": 0.902},
+    {"model": "ResNet50 transfer (student project)", "age_mae": 8.51, "gender_accuracy": 0.800},
+    {"model": "ResNet18, full UTKFace", "age_mae": 5.4, "gender_accuracy": None},
+    {"model": "state of the art (Paplham & Franc, CVPR 2024)", "age_mae": 3.87, "gender_accuracy": None},
+    {"model": "MiVOLO (state of the art)", "age_mae": 4.23, "gender_accuracy": 0.977},
+]
+
+
+def predict_table(model, dataset, images: pd.DataFrame) -> pd.DataFrame:
+    """Run ``model`` over ``dataset`` (unshuffled, built from ``images``) and return one row per
+    image: the labels, ``age_pred``, ``gender_prob``, ``gender_pred`` and ``age_error`` (signed,
+    predicted minus true)."""
+    outputs = model.predict(dataset, verbose=0)
+    if isinstance(outputs, dict):
+        age, prob = outputs["age"], outputs["gender"]
+    else:
+        age, prob = outputs
+    age = np.asarray(age, dtype=np.float64).reshape(-1)
+    prob = np.asarray(prob, dtype=np.float64).reshape(-1)
+    if len(age) != len(images):
+        raise ValueError(f"model returned {len(age)} predictions for {len(images)} images "
+                         "(was the dataset shuffled, or did some images fail to decode?)")
+    table = images.reset_index(drop=True).copy()
+    table["age_pred"] = age
+    table["gender_prob"] = prob
+    table["gender_pred"] = (prob >= 0.5).astype(int)
+    table["age_error"] = table["age_pred"] - table["age"]
+    table["age_band"] = age_band(table["age"])
+    return table
+
+
+def age_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """MAE, RMSE, signed mean error (bias) and R^2 of the age predictions, in years."""
+    y, p = table["age"], table["age_pred"]
+    return {"mae": float(skm.mean_absolute_error(y, p)),
+            "rmse": float(np.sqrt(skm.mean_squared_error(y, p))),
+            "mean_signed_error": float((p - y).mean()),
+            "r2": float(skm.r2_score(y, p)) if len(y) > 1 else float("nan")}
+
+
+def gender_metrics(table: pd.DataFrame) -> dict:
+    """Accuracy, ROC AUC, confusion matrix and per-gender precision / recall / F1 / TNR."""
+    y, p = table["gender"].astype(int), table["gender_pred"].astype(int)
+    result: dict = {"accuracy": float(skm.accuracy_score(y, p))}
+    result["auc"] = float(skm.roc_auc_score(y, table["gender_prob"])) if y.nunique() == 2 else float("nan")
+    cm = skm.confusion_matrix(y, p, labels=[0, 1])
+    result["confusion_matrix"] = cm.tolist()
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y, p, labels=[0, 1], zero_division=0)
+    for code, name in GENDERS.items():
+        # The true-negative rate of one class is the recall of the other.
+        other = 1 - code
+        tnr = cm[other, other] / cm[other].sum() if cm[other].sum() else float("nan")
+        result[name] = {"precision": float(precision[code]), "recall": float(recall[code]),
+                        "f1": float(f1[code]), "true_negative_rate": float(tnr), "support": int(support[code])}
+    return result
+
+
+def per_band_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """Age MAE, signed error and gender accuracy for each age band."""
+    grouped = table.groupby("age_band", observed=True)
+    return pd.DataFrame({
+        "count": grouped.size(),
+        "age_mae": grouped["age_error"].apply(lambda e: e.abs().mean()),
+        "mean_signed_error": grouped["age_error"].mean(),
+        "gender_accuracy": grouped.apply(lambda g: (g["gender"] == g["gender_pred"]).mean(), include_groups=False),
+    })
+
+
+def evaluate_table(table: pd.DataFrame) -> dict:
+    """All headline metrics of a predictions table as a JSON-ready dict."""
+    bands = per_band_metrics(table)
+    return {"count": int(len(table)), "age": age_metrics(table), "gender": gender_metrics(table),
+            "per_age_band": {str(k): {c: (float(v) if c != "count" else int(v)) for c, v in row.items()}
+                             for k, row in bands.iterrows()}}
+
+
+def classification_report(table: pd.DataFrame) -> str:
+    """scikit-learn's text report for the gender head, with class names."""
+    return skm.classification_report(table["gender"], table["gender_pred"], labels=[0, 1],
+                                     target_names=[GENDERS[0], GENDERS[1]], zero_division=0)
+
+
+def comparison_table(results: dict[str, dict], include_published: bool = True) -> pd.DataFrame:
+    """Our models beside published results: ``results`` maps a model name to an
+    :func:`evaluate_table` dict. Published rows are marked; their splits differ from ours."""
+    rows = [{"model": name, "age_mae": r["age"]["mae"], "gender_accuracy": r["gender"]["accuracy"],
+             "source": "this course"} for name, r in results.items()]
+    if include_published:
+        rows += [dict(row, source="published (different split)") for row in PUBLISHED_RESULTS]
+    return pd.DataFrame(rows)
+
+
+def save_metrics(metrics: dict, path: str | os.PathLike) -> Path:
+    """Write metrics to a JSON file, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2, default=float))
+    return path
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+def plot_predicted_vs_actual(table: pd.DataFrame, title: str = "Predicted vs actual age"):
+    """Scatter of predicted against true age, coloured by gender, with the ideal diagonal."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    data = table.assign(gender_name=table["gender"].map(GENDERS))
+    sns.scatterplot(data=data, x="age", y="age_pred", hue="gender_name", alpha=0.5, s=14, ax=ax)
+    top = float(max(table["age"].max(), table["age_pred"].max()))
+    ax.plot([0, top], [0, top], color="black", lw=1, ls="--", label="perfect")
+    ax.set(xlabel="true age", ylabel="predicted age", title=title)
+    ax.legend(title="gender")
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_histogram(table: pd.DataFrame, title: str = "Signed age error (predicted - true)"):
+    """Histogram of signed age errors per gender: where the model over- or under-estimates."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    data = table.assign(gender_name=table["gender"].map(GENDERS))
+    sns.histplot(data=data, x="age_error", hue="gender_name", bins=40, element="step", ax=ax)
+    ax.axvline(0, color="black", lw=1)
+    ax.set(xlabel="years", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_band_mae(tables: dict[str, pd.DataFrame], title: str = "Age MAE per age band"):
+    """Bar chart of MAE per age band for one or more models (``{name: predictions table}``)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rows = []
+    for name, table in tables.items():
+        bands = per_band_metrics(table)
+        rows += [{"model": name, "age band": str(band), "MAE": row["age_mae"]} for band, row in bands.iterrows()]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sns.barplot(data=pd.DataFrame(rows), x="age band", y="MAE", hue="model", ax=ax)
+    ax.set(ylabel="MAE (years)", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(table: pd.DataFrame, title: str = "Gender confusion matrix"):
+    """Confusion matrix of the gender head with class names (scikit-learn's display)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    skm.ConfusionMatrixDisplay.from_predictions(table["gender"], table["gender_pred"], labels=[0, 1],
+                                                display_labels=[GENDERS[0], GENDERS[1]], ax=ax,
+                                                colorbar=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,81 @@
+"""What the first code cell of every lesson calls: versions, profile, GPU check, seed.
+
+Introduced in lesson 01; every lesson's setup cell ends with ``settings = setup(lesson=N)``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import warnings
+
+from agecourse import __version__
+from agecourse.config import Settings, get_settings
+
+# Where the course lives; scripts/badges.py writes these into every notebook's badge and setup cell.
+COURSE_REPO = "agecourse/agecourse"
+COURSE_REF = "main"
+
+LESSONS = {
+    1: "01_load", 2: "02_explore", 3: "03_preprocess", 4: "04_balance", 5: "05_augment",
+    6: "06_build_cnn", 7: "07_compile", 8: "08_train", 9: "09_evaluate", 10: "10_transfer_learning",
+    11: "11_gradcam", 12: "12_bias", 13: "13_deploy",
+}
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def colab_url(notebook: str, repo: str = COURSE_REPO, ref: str = COURSE_REF) -> str:
+    """The Colab address that opens ``notebooks/<notebook>.ipynb`` of the course repository."""
+    return f"https://colab.research.google.com/github/{repo}/blob/{ref}/notebooks/{notebook}.ipynb"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the main libraries, as printed by :func:`setup`."""
+    import keras
+    import numpy
+    import pandas
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "agecourse": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__}
+
+
+def setup(lesson: int, profile: str | None = None, seed: int | None = None, quiet: bool = False,
+          **overrides) -> Settings:
+    """Prepare a lesson: choose the profile, seed everything, check for a GPU, print versions.
+
+    In the ``gpu`` profile mixed precision is turned on. When Colab has no GPU runtime a warning
+    says how to get one (Runtime > Change runtime type > GPU). Returns the :class:`Settings`.
+    """
+    import matplotlib
+
+    from agecourse.training import enable_mixed_precision, set_seed
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    settings = get_settings(profile, **overrides)
+    if seed is not None:
+        settings = settings.replace(seed=seed)
+    set_seed(settings.seed)
+    policy = enable_mixed_precision(settings.mixed_precision and bool(gpus))
+    if settings.mixed_precision and not gpus:
+        warnings.warn("the 'gpu' profile asks for mixed precision but no GPU is visible: using float32", stacklevel=2)
+    if in_colab() and not gpus:
+        warnings.warn("This Colab runtime has no GPU: training will be slow. "
+                      "Use Runtime > Change runtime type > GPU, then run the notebook again.", stacklevel=2)
+    if not in_colab():
+        matplotlib.rcParams["figure.dpi"] = 90
+    if not quiet:
+        title = LESSONS.get(lesson, str(lesson))
+        print(f"Lesson {title} | profile '{settings.profile}' | seed {settings.seed} | precision {policy}")
+        print("  " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+        print(f"  GPU: {', '.join(g.name for g in gpus) if gpus else 'none (CPU only)'}")
+        print(f"  data: {settings.data_label}")
+    return settings

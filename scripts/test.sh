@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the whole test suite (unit tests and every lesson notebook under nbval).
+# Does its own set-up: creates .venv with the Python it finds (3.10+) and installs agecourse[test].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup-env.sh
+export AGECOURSE_PROFILE=ci
+exec .venv/bin/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"

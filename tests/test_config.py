@@ -1,0 +1,45 @@
+"""Profiles and settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from agecourse import config
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv("AGECOURSE_PROFILE", "cpu")
+    assert config.detect_profile() == "cpu"
+    monkeypatch.setenv("AGECOURSE_PROFILE", "tpu")
+    with pytest.raises(ValueError, match="tpu"):
+        config.detect_profile()
+
+
+def test_ci_detected_without_profile(monkeypatch):
+    monkeypatch.delenv("AGECOURSE_PROFILE")
+    monkeypatch.setenv("CI", "true")
+    assert config.detect_profile() == "ci"
+
+
+def test_profiles_differ_and_ci_is_small():
+    ci, cpu, gpu = (config.get_settings(p) for p in ("ci", "cpu", "gpu"))
+    assert ci.image_size < cpu.image_size < gpu.image_size
+    assert ci.epochs < cpu.epochs < gpu.epochs
+    assert gpu.mixed_precision and not cpu.mixed_precision
+    assert ci.uses_synthetic and "synthetic" in ci.data_label
+
+
+def test_data_dir_from_env_ignored_by_ci(monkeypatch, tmp_path):
+    monkeypatch.setenv("AGECOURSE_DATA", str(tmp_path))
+    assert config.get_settings("cpu").data_dir == tmp_path
+    assert config.get_settings("ci").data_dir is None
+
+
+def test_overrides_and_artifacts(monkeypatch, tmp_path):
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
+    settings = config.get_settings("ci", epochs=1)
+    assert settings.epochs == 1
+    assert settings.artifacts_dir == tmp_path / "ci-synthetic"
+    assert settings.replace(seed=3).seed == 3
+    with pytest.raises(ValueError, match="unknown profile"):
+        config.get_settings("laptop")
