@@ -225,7 +225,7 @@ def check_images(images: pd.DataFrame, convert_dir: str | os.PathLike | None = N
             if convert_dir is None:
                 convert_dir = tempfile.mkdtemp(prefix="agecourse-converted-")
             target = Path(convert_dir) / f"{i:06d}_{Path(paths[i]).name}"
-            if not target.suffix.lower() in (".jpg", ".jpeg"):
+            if target.suffix.lower() not in (".jpg", ".jpeg"):
                 target = target.with_suffix(target.suffix + ".jpg")
             new_paths[i] = str(convert_to_rgb_jpeg(paths[i], target))
             converted += 1

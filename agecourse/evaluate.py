@@ -181,3 +181,26 @@ def plot_confusion_matrix(table: pd.DataFrame, title: str = "Gender confusion ma
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def gender_metrics_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-gender precision, recall, true-negative rate, F1 and support as a small table
+    (one row per gender), from a predictions table; the numbers of :func:`gender_metrics`."""
+    metrics = gender_metrics(table)
+    columns = ["precision", "recall", "true_negative_rate", "f1", "support"]
+    return pd.DataFrame([{"gender": name, **{c: metrics[name][c] for c in columns}} for name in GENDERS.values()]
+                        ).set_index("gender")
+
+
+def age_summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Overall and per-age-band MAE, RMSE and signed error of the age head in one table, the
+    overall row last, so the hardest bands stand out next to the average."""
+    def row(errors: pd.Series) -> dict:
+        return {"count": int(len(errors)), "MAE": float(errors.abs().mean()),
+                "RMSE": float(np.sqrt((errors ** 2).mean())), "mean signed error": float(errors.mean())}
+
+    rows = {str(band): row(group["age_error"]) for band, group in table.groupby("age_band", observed=True)}
+    rows["all ages"] = row(table["age_error"])
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "age band"
+    return summary

@@ -10,10 +10,15 @@ named ``age`` and ``gender`` so that they match the label dictionary of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 from keras import layers
+
+if TYPE_CHECKING:  # pandas is imported lazily by the functions that return tables
+    import pandas as pd
 
 # Roughly the mean age of UTKFace; starting the age head there saves the first epochs.
 DEFAULT_AGE_INIT = 33.0
@@ -135,3 +140,198 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3, age_loss: str
                  "gender": [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]},
     )
     return model
+
+
+# --- lesson 06: other designs and how big they are ----------------------------------------------
+
+def build_alexnet_like(image_size: int = 64, filters: Sequence[int] = (32, 64, 96, 96, 64),
+                       dense_units: Sequence[int] = (256,), head_units: int = 64, dropout: float = 0.5,
+                       batch_norm: bool = False, first_stride: int | None = None,
+                       age_init: float = DEFAULT_AGE_INIT, name: str = "alexnet_like") -> keras.Model:
+    """A small AlexNet-like multi-task CNN (about 0.4-0.6 M parameters at the course's image sizes).
+
+    The shape of AlexNet (Krizhevsky et al., 2012) scaled down: a large strided first convolution
+    (7x7), a 5x5 convolution, three 3x3 convolutions, overlapping 3x3 max-pooling with stride 2 after
+    the first, second and last of them, then ``Flatten`` and fully connected layers with dropout,
+    and the same two heads as Model A (:func:`add_heads`).
+
+    Unlike Model A, which ends in global average pooling, the ``Flatten`` makes the first dense
+    layer grow with the final feature map. ``first_stride=None`` picks 2 below 96 px and 4 from
+    96 px (AlexNet's own stride), so the final map stays 3x3 to 5x5 and the parameter count stays
+    near 0.5 M for every profile. Needs exactly five ``filters``.
+    """
+    if len(filters) != 5:
+        raise ValueError(f"build_alexnet_like needs 5 filter counts (one per conv layer), got {len(filters)}")
+    stride = first_stride or (4 if image_size >= 96 else 2)
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    kernels = (7, 5, 3, 3, 3)
+    for i, (f, k) in enumerate(zip(filters, kernels), start=1):
+        x = layers.Conv2D(f, k, strides=stride if i == 1 else 1, padding="same", use_bias=not batch_norm,
+                          name=f"conv{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        if i in (1, 2, 5):
+            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+        x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    outputs = add_heads(x, dense_units=head_units, dropout=dropout, age_init=age_init)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def describe_model(model: keras.Model) -> dict:
+    """Size and shape of a model in one row: parameters (total, trainable), number of conv and
+    dense layers, and the feature map that reaches the heads (before pooling or flattening)."""
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    last_map = next((tuple(layer.output.shape[1:]) for layer in reversed(model.layers)
+                     if len(layer.output.shape) == 4), None)
+    return {"model": model.name, "parameters": int(model.count_params()), "trainable": trainable,
+            "conv layers": len(convs), "dense layers": len(dense),
+            "last feature map": "x".join(str(d) for d in last_map) if last_map else ""}
+
+
+def compare_configurations(configs: dict, image_size: int) -> pd.DataFrame:
+    """Build each configuration and tabulate :func:`describe_model` (lesson 06's size table).
+
+    ``configs`` maps a display name to either a dict of :func:`build_model_a` keyword arguments
+    or a function ``f(image_size) -> keras.Model`` for other designs. Models are built, measured
+    and discarded; nothing is trained.
+    """
+    import pandas as pd
+
+    rows = []
+    for label, config in configs.items():
+        model = config(image_size) if callable(config) else build_model_a(image_size, **config)
+        rows.append(dict(describe_model(model), model=label))
+        del model
+    return pd.DataFrame(rows).set_index("model")
+
+
+def plot_output_activations(low: float = -30.0, high: float = 30.0):
+    """Softplus, ReLU and linear outputs side by side: what the age head may and may not predict.
+
+    Linear can predict negative ages; ReLU cannot, but its gradient is zero below 0, so a unit
+    pushed negative stops learning ("dies"); softplus is positive everywhere and always has a
+    gradient. The right panel shows the gradients (computed by TensorFlow, not by hand).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import tensorflow as tf
+
+    x = tf.constant(np.linspace(low, high, 601), dtype=tf.float32)
+    functions = {"linear": keras.activations.linear, "relu": keras.activations.relu,
+                 "softplus": keras.activations.softplus}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for label, fn in functions.items():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        grad = tape.gradient(y, x)
+        if grad is None:  # linear returns its input unchanged: the gradient is 1 everywhere
+            grad = tf.ones_like(x)
+        left.plot(x, y, label=label)
+        right.plot(x, grad, label=label)
+    left.axhline(0, color="grey", lw=0.8)
+    left.set(title="output (predicted age)", xlabel="input to the last unit")
+    right.set(title="gradient", xlabel="input to the last unit", ylim=(-0.05, 1.1))
+    left.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --- lesson 07: losses and their scales ------------------------------------------------------------
+
+def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
+    """Per-example MSE, MAE and Huber(``delta``) for each error (prediction minus truth, years),
+    computed with Keras's own loss functions. One row per error."""
+    import numpy as np
+    import pandas as pd
+
+    errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
+    zeros = np.zeros_like(errors)
+    values = {"MSE": keras.losses.mean_squared_error(zeros, errors),
+              "MAE": keras.losses.mean_absolute_error(zeros, errors),
+              f"Huber (delta={delta:g})": keras.losses.huber(zeros, errors, delta=delta)}
+    return pd.DataFrame({"error": errors[:, 0], **{k: keras.ops.convert_to_numpy(v) for k, v in values.items()}})
+
+
+def plot_age_losses(max_error: float = 20.0, delta: float = 5.0):
+    """The three age losses against the error, full view and close to zero."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    curves = age_loss_curves(np.linspace(-max_error, max_error, 401), delta=delta)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, limit in zip(axes, (max_error, 2 * delta)):
+        view = curves[curves["error"].abs() <= limit]
+        for column in curves.columns[1:]:
+            ax.plot(view["error"], view[column], label=column)
+        ax.set(xlabel="error (predicted - true, years)", ylabel="loss",
+               title="whole range" if limit == max_error else f"within +/-{limit:g} years")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def outlier_influence(errors, delta: float = 5.0) -> pd.DataFrame:
+    """How much the single largest error contributes to each age loss, and to its gradient.
+
+    ``errors`` are the errors of one batch (e.g. a few good predictions and one mislabelled face).
+    For MSE, MAE and Huber the table gives the batch loss, the share of that loss coming from the
+    largest error, and the share of the gradient (what actually moves the weights) that it causes.
+    Gradients come from ``tf.GradientTape`` on Keras's loss functions.
+    """
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
+    worst = int(np.argmax(np.abs(errors)))
+    losses = {"MSE": keras.losses.mean_squared_error, "MAE": keras.losses.mean_absolute_error,
+              f"Huber (delta={delta:g})": lambda t, p: keras.losses.huber(t, p, delta=delta)}
+    rows = []
+    for label, fn in losses.items():
+        pred = tf.Variable(errors)
+        with tf.GradientTape() as tape:
+            per_example = fn(tf.zeros_like(pred), pred)
+            total = tf.reduce_mean(per_example)
+        grad = np.abs(tape.gradient(total, pred).numpy().reshape(-1))
+        per_example = per_example.numpy().reshape(-1)
+        rows.append({"loss": label, "batch loss": float(total.numpy()),
+                     "share of loss from the outlier": float(per_example[worst] / per_example.sum()),
+                     "share of gradient from the outlier": float(grad[worst] / grad.sum())})
+    return pd.DataFrame(rows).set_index("loss")
+
+
+def initial_loss_magnitudes(model: keras.Model, images, labels: dict, delta: float = 5.0) -> pd.DataFrame:
+    """Each candidate loss on one batch, as the (untrained) ``model`` predicts it.
+
+    ``labels`` is the batch's ``{"age": ..., "gender": ...}`` dict from :func:`agecourse.data.make_dataset`.
+    Returns one row per loss (MSE, MAE, Huber for age; binary cross-entropy for gender) with its
+    value, its unit and how many times larger it is than the gender loss: the ratio that loss
+    weights have to undo so that one task does not drown the other.
+    """
+    import numpy as np
+    import pandas as pd
+
+    age_pred, gender_prob = model.predict(images, verbose=0)
+    age_true = np.asarray(labels["age"], dtype="float32").reshape(-1, 1)
+    gender_true = np.asarray(labels["gender"], dtype="float32").reshape(-1, 1)
+
+    def mean(value) -> float:
+        return float(np.mean(keras.ops.convert_to_numpy(value)))
+
+    bce = mean(keras.losses.binary_crossentropy(gender_true, gender_prob))
+    rows = [("age", "MSE", mean(keras.losses.mean_squared_error(age_true, age_pred)), "years²"),
+            ("age", "MAE", mean(keras.losses.mean_absolute_error(age_true, age_pred)), "years"),
+            ("age", f"Huber (delta={delta:g})", mean(keras.losses.huber(age_true, age_pred, delta=delta)),
+             "years (beyond delta)"),
+            ("gender", "binary cross-entropy", bce, "nats")]
+    table = pd.DataFrame(rows, columns=["head", "loss", "value", "unit"])
+    table["times the gender loss"] = table["value"] / bce
+    return table.set_index(["head", "loss"])

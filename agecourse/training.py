@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
+
+if TYPE_CHECKING:  # pandas is imported lazily by history_table
+    import pandas as pd
 
 
 def set_seed(seed: int = 42) -> None:
@@ -83,3 +87,89 @@ def plot_history(history: dict[str, list[float]], title: str = "Learning curves"
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def load_history(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Read a history written by :func:`save_history`; a clear error names a missing or bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved training history (train Model A in lesson 08 first)")
+    try:
+        history = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a JSON training history ({err})") from err
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise ValueError(f"{path}: expected a JSON object of per-epoch lists, like Keras's History.history")
+    return history
+
+
+def history_table(history: dict[str, list[float]]) -> pd.DataFrame:
+    """One row per epoch with every metric of the history (and the learning rate when
+    ``ReduceLROnPlateau`` recorded it), plus a ``best`` marker on the epoch with the lowest
+    ``val_loss``: the one :class:`keras.callbacks.EarlyStopping` restores."""
+    import pandas as pd
+
+    frame = pd.DataFrame(history)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    if "val_loss" in frame:
+        frame["best"] = ""
+        frame.loc[frame["val_loss"].idxmin(), "best"] = "<- restored"
+    return frame
+
+
+def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
+    """How many epochs to train: the ``AGECOURSE_EPOCHS`` environment variable when it is set,
+    else ``default`` (the profile's ``settings.epochs``).
+
+    This is the documented way to fit lesson 08 into a time budget without editing the notebook,
+    e.g. ``AGECOURSE_EPOCHS=6`` on a 2-core CPU, where one epoch of the ``cpu`` profile takes about
+    two minutes. Early stopping may end training sooner either way.
+    """
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return int(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{variable}={value!r} is not a positive whole number of epochs")
+    return int(value)
+
+
+def compare_age_losses(settings, split, losses=("mse", "mae", "huber"), epochs: int = 1,
+                       max_train: int | None = 2000, verbose: int | str = 0) -> pd.DataFrame:
+    """Lesson 07's quick experiment: a fresh Model A per age loss, same seed, data and budget.
+
+    Each model is compiled with :func:`agecourse.models.compile_model` (AdamW, that loss's
+    :func:`~agecourse.models.default_loss_weights`), trained for ``epochs`` on at most
+    ``max_train`` training images (a seeded sample) without callbacks, and scored on the whole
+    validation split. With one or two epochs the ranking is a hint, not a result: rerun with more
+    epochs before drawing conclusions.
+
+    Returns one row per loss: the loss weights, validation age MAE, validation gender accuracy and
+    the seconds it took.
+    """
+    import time
+
+    import pandas as pd
+
+    from agecourse.data import make_dataset
+    from agecourse.models import build_model_a, compile_model, default_loss_weights
+
+    train_images = split.train
+    if max_train is not None and len(train_images) > max_train:
+        train_images = train_images.sample(max_train, random_state=settings.seed).reset_index(drop=True)
+    train = make_dataset(train_images, settings.image_size, settings.batch_size, shuffle=True, seed=settings.seed)
+    val = make_dataset(split.val, settings.image_size, settings.batch_size)
+    rows = []
+    for loss in losses:
+        set_seed(settings.seed)
+        model = build_model_a(settings.image_size, filters=settings.model_filters,
+                              age_init=float(train_images["age"].mean()))
+        weights = default_loss_weights(loss)
+        compile_model(model, learning_rate=settings.learning_rate, age_loss=loss, loss_weights=weights)
+        start = time.perf_counter()
+        model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
+        scores = model.evaluate(val, verbose=0, return_dict=True)
+        rows.append({"age loss": loss, "loss weights (age:gender)": f"{weights['age']:g}:{weights['gender']:g}",
+                     "epochs": epochs, "train images": len(train_images),
+                     "val age MAE": scores["age_mae"], "val gender accuracy": scores["gender_accuracy"],
+                     "seconds": round(time.perf_counter() - start, 1)})
+    return pd.DataFrame(rows).set_index("age loss")

@@ -1,0 +1,315 @@
+"""Downloading UTKFace: streamed, checked, cached, with fallback mirrors.
+
+Introduced in lesson 01 (load).
+
+UTKFace's official home (https://susanqq.github.io/UTKFace/) links to Google Drive, which cannot be
+fetched reliably by a script (confirmation pages, quotas). :data:`SOURCES` therefore lists public
+mirrors, tried in order; a failing mirror is reported and the next one is tried.
+
+Every download is streamed into a ``.part`` file next to its destination, its length is compared
+with the ``Content-Length`` the server announced, its SHA-256 is computed on the fly and compared
+with the pinned hash when there is one, and only then is it renamed into place. A cut connection or
+a wrong file therefore never leaves something in the cache that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MANUAL_HINT = ("download UTKFace manually (https://susanqq.github.io/UTKFace/ or a mirror) and pass the "
+               "folder, .zip or .tar.gz with --data PATH or AGECOURSE_DATA=PATH")
+
+
+def default_cache_dir() -> Path:
+    """Where downloads and extracted archives go: ``AGECOURSE_DATA_DIR``, else the user cache folder."""
+    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("agecourse"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place to download UTKFace from.
+
+    ``sha256`` is the expected hash of the archive (``None`` when unknown: then the download is
+    checked by its length, by extracting it, and by ``image_count``). ``image_count`` is the least
+    number of UTKFace-named images the extracted archive must hold (``None``: not checked).
+    """
+
+    name: str
+    url: str
+    sha256: str | None
+    image_count: int | None
+    archive_name: str
+
+
+# Mirrors of UTKFace, tried in order. What is known of each (none could be fetched from where this
+# was written, so none of the hashes could be computed):
+#
+# * py97/UTKFace-Cropped on Hugging Face: a dataset repository holding one file, UTKFace.tar.gz
+#   (107 MB). Its card says it re-uploads the "aligned & cropped faces" UTKFace release because the
+#   original link is gone; the Hub's viewer lists entries like UTKFace/82_0_2_20170111210110290
+#   .jpg.chip.jpg, i.e. the official archive's layout. The URL pins commit e80f21f... so the file
+#   cannot change under us. Its SHA-256 is not published anywhere we could read, hence None. The
+#   official release has 23,708 images, which is what image_count checks; the mirror's own count
+#   could not be confirmed from here, so a mismatch shows up as a clear "holds N images" failure.
+# * the same file through hf-mirror.com, a public mirror of the Hugging Face Hub (same URL scheme),
+#   for networks where huggingface.co is blocked or slow.
+# * nlphuji/utk_faces on Hugging Face: utk_faces_images.zip (133 MB) next to a metadata CSV. We could
+#   not see inside the zip: if its files are not named age_gender_race_datetime.jpg, the image-count
+#   check fails and fetch() reports it instead of returning a folder the loader cannot label.
+#
+# When a hash is None, fetch() prints the SHA-256 it computed after a download passed every other
+# check, so that it can be pinned here.
+SOURCES: tuple[Source, ...] = (
+    Source(
+        name="huggingface-py97",
+        url=("https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/"
+             "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"),
+        sha256=None,  # unknown: not published; see the comment above
+        image_count=23_708,
+        archive_name="UTKFace.tar.gz",
+    ),
+    Source(
+        name="hf-mirror-py97",
+        url=("https://hf-mirror.com/datasets/py97/UTKFace-Cropped/resolve/"
+             "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"),
+        sha256=None,  # unknown; the same file as the source above
+        image_count=23_708,
+        archive_name="UTKFace.tar.gz",
+    ),
+    Source(
+        name="huggingface-nlphuji",
+        url="https://huggingface.co/datasets/nlphuji/utk_faces/resolve/main/utk_faces_images.zip",
+        sha256=None,  # unknown; layout not verified either, see the comment above
+        image_count=23_708,
+        archive_name="utk_faces_images.zip",
+    ),
+)
+
+
+class DownloadError(RuntimeError):
+    """A download that failed: HTTP error, connection problem, truncated transfer, wrong content."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The downloaded file's SHA-256 is not the expected one."""
+
+    def __init__(self, source: str, expected: str, actual: str) -> None:
+        self.source = source
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{source}: checksum mismatch: expected sha256 {expected}, got {actual}")
+
+
+class SourceFailedWarning(UserWarning):
+    """One mirror failed and the next one is being tried."""
+
+
+def sha256_of(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """The SHA-256 of a file, as lowercase hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _content_length(headers) -> int | None:
+    value = headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float,
+              chunk_size: int) -> str:
+    """Stream ``url`` into ``dest`` through a ``.part`` file; return the SHA-256 of what was written."""
+    import requests
+    import urllib3
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    received = 0
+    expected: int | None = None
+    # The bytes are the archive itself: ask for no transfer compression, and read the raw stream
+    # without decoding, so Content-Length and the hash both refer to exactly the file's bytes.
+    headers = {"Accept-Encoding": "identity", "User-Agent": "agecourse (course data download)"}
+    try:
+        with requests.get(url, stream=True, timeout=timeout, headers=headers) as resp:
+            if resp.status_code >= 400:
+                raise DownloadError(f"{url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+            expected = _content_length(resp.headers)
+            with open(part, "wb") as fh, tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
+                                              desc=dest.name, disable=not progress) as bar:
+                for chunk in resp.raw.stream(chunk_size, decode_content=False):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        if expected is not None and received != expected:
+            raise DownloadError(f"{url}: truncated transfer: got {received} of {expected} bytes")
+        actual = digest.hexdigest()
+        if sha256 is not None and actual != sha256.strip().lower():
+            raise ChecksumMismatch(url, sha256, actual)
+        os.replace(part, dest)
+        return actual
+    except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as err:
+        # urllib3 raises ProtocolError (IncompleteRead) itself when the server closes the connection
+        # before sending the Content-Length it announced.
+        if expected is not None and received < expected:
+            what = f"truncated transfer: got {received} of {expected} bytes"
+        else:
+            what = f"transfer failed after {received} bytes"
+        raise DownloadError(f"{url}: {what} ({type(err).__name__}: {err})") from err
+    finally:
+        if part.exists():
+            part.unlink()
+
+
+def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
+                  timeout: float = 30, chunk_size: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest``, verified; return ``dest``.
+
+    The body is streamed into ``<dest>.part`` with a tqdm progress bar (``progress=False`` hides
+    it). The number of bytes received must equal the announced ``Content-Length``, and the SHA-256
+    must equal ``sha256`` when given; only then is the file renamed to ``dest``. On any failure the
+    ``.part`` file is removed and :class:`DownloadError` (for a wrong hash its subclass
+    :class:`ChecksumMismatch`, with both hashes) is raised naming the URL and the problem: HTTP
+    status, connection error, or bytes received versus expected. ``timeout`` is in seconds per
+    connection attempt and per read.
+    """
+    dest = Path(dest).expanduser()
+    _download(url, dest, sha256, progress, timeout, chunk_size)
+    return dest
+
+
+# --- fetch: mirrors, cache, extraction -------------------------------------------------------
+
+def _archive_path(source: Source, cache_dir: Path) -> Path:
+    # One folder per source: two mirrors may serve files of the same name with different content.
+    return cache_dir / "downloads" / source.name / source.archive_name
+
+
+def _record_path(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".verified")
+
+
+def _is_verified(source: Source, archive: Path) -> bool:
+    """True when ``archive`` was downloaded and checked by an earlier fetch and has not changed."""
+    record = _record_path(archive)
+    if not (archive.is_file() and record.is_file()):
+        return False
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(info, dict) or info.get("url") != source.url:
+        return False
+    if info.get("size") != archive.stat().st_size:  # changed or replaced since it was checked
+        return False
+    return source.sha256 is None or info.get("sha256") == source.sha256.strip().lower()
+
+
+def count_utkface_images(folder: str | os.PathLike) -> int:
+    """Count files under ``folder`` (recursively) whose names parse as UTKFace file names."""
+    from agecourse.data import FilenameError, parse_filename
+
+    count = 0
+    for path in Path(folder).rglob("*"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            parse_filename(path.name)
+        except FilenameError:
+            continue
+        count += 1
+    return count
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, flush=True)
+
+
+def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -> Path:
+    """Download (or reuse), verify and extract one source; raise :class:`DownloadError` on failure."""
+    from agecourse.archive import extract_to_cache, marker_path
+
+    archive = _archive_path(source, cache_dir)
+    reused = _is_verified(source, archive)
+    digest = None
+    if reused:
+        _say(progress, f"Using {archive} (downloaded and verified earlier)")
+    else:
+        _say(progress, f"Downloading UTKFace from {source.name}: {source.url}")
+        digest = _download(source.url, archive, source.sha256, progress, timeout=30, chunk_size=1 << 20)
+    if not extract:
+        result = archive
+    else:
+        try:
+            folder = extract_to_cache(archive, cache_dir=cache_dir)
+        except ValueError as err:  # corrupt or unsafe archive: this source is unusable
+            archive.unlink(missing_ok=True)
+            _record_path(archive).unlink(missing_ok=True)
+            raise DownloadError(f"{source.name}: {err}") from err
+        if source.image_count is not None:
+            found = count_utkface_images(folder)
+            if found < source.image_count:
+                # Wrong or incomplete content: forget it so that a later run does not reuse it.
+                shutil.rmtree(folder, ignore_errors=True)
+                marker_path(folder).unlink(missing_ok=True)
+                archive.unlink(missing_ok=True)
+                _record_path(archive).unlink(missing_ok=True)
+                raise DownloadError(f"{source.name}: {source.archive_name} holds {found} UTKFace-named "
+                                    f"images, expected at least {source.image_count}")
+        result = folder
+    if not reused:
+        record = {"url": source.url, "size": archive.stat().st_size, "sha256": digest}
+        _record_path(archive).write_text(json.dumps(record) + "\n", encoding="utf-8")
+        if source.sha256 is None:
+            _say(progress, f"{source.name}: sha256 {digest} (no pinned hash; the file passed the length, "
+                           "extraction and image-count checks)")
+    return result
+
+
+def fetch(sources: Iterable[Source] = SOURCES, cache_dir: str | os.PathLike | None = None,
+          progress: bool = True, extract: bool = True) -> Path:
+    """Get UTKFace into the cache and return the extracted folder (or the archive if ``extract=False``).
+
+    Each source is tried in order. An archive already downloaded and verified for a source is
+    reused without a download; otherwise it is downloaded with :func:`download_file`'s checks. With
+    ``extract=True`` the archive is extracted safely into ``<cache>/extracted/`` and, when the
+    source sets ``image_count``, must hold at least that many UTKFace-named images. A failing source
+    is reported with a :class:`SourceFailedWarning` naming it and the reason, and the next is tried.
+    When all fail, :class:`DownloadError` lists every source with its reason and says how to supply
+    the data by hand. ``cache_dir`` defaults to :func:`default_cache_dir`.
+    """
+    import requests
+
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    failures = []
+    for source in sources:
+        try:
+            return _fetch_one(source, cache, progress, extract)
+        except (DownloadError, requests.RequestException) as err:
+            failures.append(f"{source.name} ({source.url}): {err}")
+            warnings.warn(f"UTKFace source {source.name} failed: {err}; trying the next one",
+                          SourceFailedWarning, stacklevel=2)
+    if not failures:
+        raise DownloadError(f"no download sources were given; {MANUAL_HINT}")
+    raise DownloadError(f"could not download UTKFace from any source: {'; '.join(failures)}. "
+                        f"Please {MANUAL_HINT}")
