@@ -224,8 +224,9 @@ def default_extract_dir(archive: str | os.PathLike, cache_dir: str | os.PathLike
     return Path(cache_dir).expanduser() / "extracted" / f"{archive_stem(archive)}-{_cache_key(archive)}"
 
 
-def extract_to_cache(archive: str | os.PathLike, dest: str | os.PathLike | None = None,
-                     cache_dir: str | os.PathLike | None = None) -> Path:
+def extract_to_cache(
+    archive: str | os.PathLike, dest: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None
+) -> Path:
     """Extract ``archive`` once and return the extraction folder, reusing it on later calls.
 
     The folder is ``dest`` or :func:`default_extract_dir` (under ``cache_dir``, by default
@@ -261,8 +262,10 @@ def extract_to_cache(archive: str | os.PathLike, dest: str | os.PathLike | None 
         if ours or (target.is_dir() and not any(target.iterdir())):
             _remove(target)
         else:
-            raise ValueError(f"{target}: exists but is not a completed extraction of {archive.name}; "
-                             "remove it or choose an empty folder")
+            raise ValueError(
+                f"{target}: exists but is not a completed extraction of {archive.name}; "
+                "remove it or choose an empty folder"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:

@@ -10,9 +10,16 @@ import keras
 from keras import layers
 
 
-def make_augmentation(flip: bool = True, rotation: float = 0.04, zoom: float = 0.1,
-                      translation: float = 0.05, contrast: float = 0.15, brightness: float = 0.1,
-                      seed: int | None = None, name: str = "augment") -> keras.Sequential:
+def make_augmentation(
+    flip: bool = True,
+    rotation: float = 0.04,
+    zoom: float = 0.1,
+    translation: float = 0.05,
+    contrast: float = 0.15,
+    brightness: float = 0.1,
+    seed: int | None = None,
+    name: str = "augment",
+) -> keras.Sequential:
     """A ``keras.Sequential`` of random flips, small rotations, zoom, shifts, contrast and
     brightness changes, suitable for aligned face chips.
 

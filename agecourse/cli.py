@@ -60,8 +60,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{report['files']} files in {result.source}: {report['accepted']} accepted, "
-          f"{report['rejected']} rejected, {report['converted']} converted")
+    print(
+        f"{report['files']} files in {result.source}: {report['accepted']} accepted, "
+        f"{report['rejected']} rejected, {report['converted']} converted"
+    )
     for row in report["rejects"]:
         print(f"  rejected {row['file']}: {row['reason']} ({row['stage']})")
     dist = report["distribution"]
@@ -124,8 +126,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, indent=2, default=float))
     else:
         print(loaded.summary())
-        print(f"age MAE {metrics['age']['mae']:.2f}, RMSE {metrics['age']['rmse']:.2f}, "
-              f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} images")
+        print(
+            f"age MAE {metrics['age']['mae']:.2f}, RMSE {metrics['age']['rmse']:.2f}, "
+            f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} images"
+        )
         for band, row in metrics["per_age_band"].items():
             print(f"  {band:>6}: n={row['count']:<5} MAE {row['age_mae']:.2f}")
     return 0
@@ -136,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agecourse", description="Age and gender estimation course tools.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="find, download and inspect data").add_subparsers(dest="data_command",
-                                                                                          required=True)
+    data = sub.add_parser("data", help="find, download and inspect data").add_subparsers(
+        dest="data_command", required=True
+    )
     scan = data.add_parser("scan", help="count accepted and rejected images, with reasons")
     scan.add_argument("path", help="folder, .zip or .tar.gz of UTKFace-named images")
     scan.add_argument("--json", action="store_true", help="print a JSON report")
@@ -154,13 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=cmd_synth)
 
-    for name, help_text in (("run", "load, train Model A, evaluate, write metrics and plots"),
-                            ("train", "same as run: train Model A and write it with its metrics")):
+    for name, help_text in (
+        ("run", "load, train Model A, evaluate, write metrics and plots"),
+        ("train", "same as run: train Model A and write it with its metrics"),
+    ):
         run = sub.add_parser(name, help=help_text)
-        run.add_argument("--data", default=None,
-                         help="UTKFace folder or archive (default: AGECOURSE_DATA, else synthetic faces)")
-        run.add_argument("--profile", choices=("ci", "cpu", "gpu"), default=None,
-                         help="default: AGECOURSE_PROFILE, else detected")
+        run.add_argument(
+            "--data", default=None, help="UTKFace folder or archive (default: AGECOURSE_DATA, else synthetic faces)"
+        )
+        run.add_argument(
+            "--profile", choices=("ci", "cpu", "gpu"), default=None, help="default: AGECOURSE_PROFILE, else detected"
+        )
         run.add_argument("--out", default="outputs/run", help="output folder (default: outputs/run)")
         run.add_argument("--epochs", type=int, default=None)
         run.add_argument("--image-size", type=int, default=None)

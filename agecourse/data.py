@@ -15,6 +15,7 @@ Images are never decoded all at once into one big array (23,708 faces at 200 px 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import re
 import warnings
@@ -113,8 +114,7 @@ class LoadResult:
 
 
 def _empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({"file": pd.Series(dtype=str), "stage": pd.Series(dtype=str),
-                         "reason": pd.Series(dtype=str)})
+    return pd.DataFrame({"file": pd.Series(dtype=str), "stage": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
 
 
 def scan_folder(folder: str | os.PathLike, recursive: bool = True) -> LoadResult:
@@ -139,8 +139,7 @@ def scan_folder(folder: str | os.PathLike, recursive: bool = True) -> LoadResult
         rows.append({"path": str(path), "age": labels.age, "gender": labels.gender, "race": labels.race})
     images = pd.DataFrame(rows, columns=["path", "age", "gender", "race"])
     images = images.astype({"age": "int32", "gender": "int32", "race": "int32"})
-    return LoadResult(images=images, rejects=pd.DataFrame(rejects) if rejects else _empty_rejects(),
-                      source=str(folder))
+    return LoadResult(images=images, rejects=pd.DataFrame(rejects) if rejects else _empty_rejects(), source=str(folder))
 
 
 # --- image checks ---------------------------------------------------------------------------
@@ -199,18 +198,17 @@ def convert_to_rgb_jpeg(path: str | os.PathLike, dest: str | os.PathLike) -> Pat
     return dest
 
 
-def check_images(images: pd.DataFrame, convert_dir: str | os.PathLike | None = None,
-                 workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def check_images(
+    images: pd.DataFrame, convert_dir: str | os.PathLike | None = None, workers: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Decode every image once and keep the unusable ones out of training.
 
     Images that decode but are not plain RGB/grayscale JPEG or PNG are converted to RGB JPEG in
-    ``convert_dir`` (a temporary folder by default) and their ``path`` is pointed at the copy; the
+    ``convert_dir`` (``<cache>/converted`` by default) and their ``path`` is pointed at the copy; the
     originals are never modified.
 
     Returns ``(good_images, rejects, converted_count)``.
     """
-    import tempfile
-
     paths = images["path"].tolist()
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
@@ -223,8 +221,13 @@ def check_images(images: pd.DataFrame, convert_dir: str | os.PathLike | None = N
             continue
         if status == "convert":
             if convert_dir is None:
-                convert_dir = tempfile.mkdtemp(prefix="agecourse-converted-")
-            target = Path(convert_dir) / f"{i:06d}_{Path(paths[i]).name}"
+                from agecourse.download import default_cache_dir
+
+                convert_dir = default_cache_dir() / "converted"
+            # Named by a hash of the original path, so the copy is stable across runs and saved
+            # splits that point at it stay valid.
+            digest = hashlib.sha1(str(Path(paths[i]).resolve()).encode()).hexdigest()[:12]
+            target = Path(convert_dir) / f"{digest}_{Path(paths[i]).name}"
             if target.suffix.lower() not in (".jpg", ".jpeg"):
                 target = target.with_suffix(target.suffix + ".jpg")
             new_paths[i] = str(convert_to_rgb_jpeg(paths[i], target))
@@ -234,8 +237,13 @@ def check_images(images: pd.DataFrame, convert_dir: str | os.PathLike | None = N
     return good, pd.DataFrame(rejects) if rejects else _empty_rejects(), converted
 
 
-def load_utkface(source: str | os.PathLike, check: bool = True, max_images: int | None = None,
-                 seed: int = 42, extract_dir: str | os.PathLike | None = None) -> LoadResult:
+def load_utkface(
+    source: str | os.PathLike,
+    check: bool = True,
+    max_images: int | None = None,
+    seed: int = 42,
+    extract_dir: str | os.PathLike | None = None,
+) -> LoadResult:
     """Load UTKFace-named images from a folder, a ``.zip`` or a ``.tar.gz``.
 
     Archives are extracted safely (see :mod:`agecourse.archive`) into ``extract_dir`` or the cache.
@@ -265,6 +273,7 @@ def load_utkface(source: str | os.PathLike, check: bool = True, max_images: int 
 
 
 # --- labels, strata and splits --------------------------------------------------------------
+
 
 def age_band(ages) -> pd.Categorical:
     """Label each age with its band, e.g. ``"20-29"``, using :data:`AGE_BANDS`."""
@@ -315,22 +324,28 @@ class Split:
         """Write the split as one CSV with a ``part`` column (lessons reload it with :meth:`load`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        table = pd.concat([self.train.assign(part="train"), self.val.assign(part="val"),
-                           self.test.assign(part="test")], ignore_index=True)
+        table = pd.concat(
+            [self.train.assign(part="train"), self.val.assign(part="val"), self.test.assign(part="test")],
+            ignore_index=True,
+        )
         table.to_csv(path, index=False)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Split:
         """Read a split written by :meth:`save`."""
-        table = pd.read_csv(path)
-        parts = {name: table[table["part"] == name].drop(columns="part").reset_index(drop=True)
-                 for name in ("train", "val", "test")}
+        table = pd.read_csv(path, dtype={"path": str})
+        table = table.astype({c: "int32" for c in ("age", "gender", "race") if c in table.columns})
+        parts = {
+            name: table[table["part"] == name].drop(columns="part").reset_index(drop=True)
+            for name in ("train", "val", "test")
+        }
         return cls(**parts)
 
 
-def split_dataset(images: pd.DataFrame, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                  seed: int = 42) -> Split:
+def split_dataset(
+    images: pd.DataFrame, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 42
+) -> Split:
     """Deterministic train/val/test split, stratified by age band x gender.
 
     The same ``images`` and ``seed`` always give the identical split: rows are sorted by path
@@ -343,15 +358,16 @@ def split_dataset(images: pd.DataFrame, val_fraction: float = 0.15, test_fractio
     images = images.sort_values("path").reset_index(drop=True)
     if len(images) < 10:
         raise ValueError(f"need at least 10 images to split, got {len(images)}")
-    rest, test = train_test_split(images, test_size=test_fraction, random_state=seed,
-                                  stratify=_mergeable_strata(images, 2))
+    rest, test = train_test_split(
+        images, test_size=test_fraction, random_state=seed, stratify=_mergeable_strata(images, 2)
+    )
     val_share = val_fraction / (1 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed,
-                                  stratify=_mergeable_strata(rest, 2))
+    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=_mergeable_strata(rest, 2))
     return Split(*(part.reset_index(drop=True) for part in (train, val, test)))
 
 
 # --- tf.data ----------------------------------------------------------------------------------
+
 
 def decode_and_resize(path, image_size: int):
     """Read one image file into a float32 ``(size, size, 3)`` tensor with values in 0-255.
@@ -369,9 +385,17 @@ def decode_and_resize(path, image_size: int):
     return tf.ensure_shape(image, (image_size, image_size, 3))
 
 
-def make_dataset(images: pd.DataFrame, image_size: int, batch_size: int = 64, shuffle: bool = False,
-                 seed: int = 42, cache: str | os.PathLike | None = None, augment=None,
-                 sample_weight: str | None = None, repeat: bool = False):
+def make_dataset(
+    images: pd.DataFrame,
+    image_size: int,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 42,
+    cache: str | os.PathLike | None = None,
+    augment=None,
+    sample_weight: str | None = None,
+    repeat: bool = False,
+):
     """Stream ``images`` as batches of ``(image, {"age": ..., "gender": ...})``.
 
     Decoding and resizing run in parallel, a batch at a time, so memory stays flat however many
@@ -422,11 +446,13 @@ def describe(images: pd.DataFrame) -> dict:
     ages = images["age"]
     return {
         "count": int(len(images)),
-        "age": {"mean": round(float(ages.mean()), 2) if len(images) else None,
-                "median": float(ages.median()) if len(images) else None,
-                "min": int(ages.min()) if len(images) else None,
-                "max": int(ages.max()) if len(images) else None,
-                "bands": {str(k): int(v) for k, v in pd.Series(age_band(ages)).value_counts(sort=False).items()}},
+        "age": {
+            "mean": round(float(ages.mean()), 2) if len(images) else None,
+            "median": float(ages.median()) if len(images) else None,
+            "min": int(ages.min()) if len(images) else None,
+            "max": int(ages.max()) if len(images) else None,
+            "bands": {str(k): int(v) for k, v in pd.Series(age_band(ages)).value_counts(sort=False).items()},
+        },
         "gender": {GENDERS[int(k)]: int(v) for k, v in images["gender"].value_counts().sort_index().items()},
         "race": {RACES[int(k)]: int(v) for k, v in images["race"].value_counts().sort_index().items()},
     }
@@ -450,8 +476,12 @@ def load_course_data(settings) -> LoadResult:
 
     # Drawn larger than the model input, like the 200 px UTKFace chips, so resizing behaves alike.
     size = min(200, max(64, 2 * settings.image_size))
-    folder = make_synthetic_faces(default_synthetic_dir(settings.synthetic_count, size, settings.seed),
-                                  n=settings.synthetic_count, size=size, seed=settings.seed)
+    folder = make_synthetic_faces(
+        default_synthetic_dir(settings.synthetic_count, size, settings.seed),
+        n=settings.synthetic_count,
+        size=size,
+        seed=settings.seed,
+    )
     result = load_utkface(folder, check=False)
     result.source = f"synthetic faces (not real people), {settings.synthetic_count} at {size} px, in {folder}"
     return result

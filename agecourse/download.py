@@ -23,8 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-MANUAL_HINT = ("download UTKFace manually (https://susanqq.github.io/UTKFace/ or a mirror) and pass the "
-               "folder, .zip or .tar.gz with --data PATH or AGECOURSE_DATA=PATH")
+MANUAL_HINT = (
+    "download UTKFace manually (https://susanqq.github.io/UTKFace/ or a mirror) and pass the "
+    "folder, .zip or .tar.gz with --data PATH or AGECOURSE_DATA=PATH"
+)
 
 
 def default_cache_dir() -> Path:
@@ -74,16 +76,20 @@ class Source:
 SOURCES: tuple[Source, ...] = (
     Source(
         name="huggingface-py97",
-        url=("https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/"
-             "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"),
+        url=(
+            "https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/"
+            "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"
+        ),
         sha256=None,  # unknown: not published; see the comment above
         image_count=23_708,
         archive_name="UTKFace.tar.gz",
     ),
     Source(
         name="hf-mirror-py97",
-        url=("https://hf-mirror.com/datasets/py97/UTKFace-Cropped/resolve/"
-             "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"),
+        url=(
+            "https://hf-mirror.com/datasets/py97/UTKFace-Cropped/resolve/"
+            "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"
+        ),
         sha256=None,  # unknown; the same file as the source above
         image_count=23_708,
         archive_name="UTKFace.tar.gz",
@@ -133,8 +139,7 @@ def _content_length(headers) -> int | None:
         return None
 
 
-def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float,
-              chunk_size: int) -> str:
+def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float, chunk_size: int) -> str:
     """Stream ``url`` into ``dest`` through a ``.part`` file; return the SHA-256 of what was written."""
     import requests
     import urllib3
@@ -153,8 +158,12 @@ def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout:
             if resp.status_code >= 400:
                 raise DownloadError(f"{url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
             expected = _content_length(resp.headers)
-            with open(part, "wb") as fh, tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-                                              desc=dest.name, disable=not progress) as bar:
+            with (
+                open(part, "wb") as fh,
+                tqdm(
+                    total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name, disable=not progress
+                ) as bar,
+            ):
                 for chunk in resp.raw.stream(chunk_size, decode_content=False):
                     fh.write(chunk)
                     digest.update(chunk)
@@ -180,8 +189,14 @@ def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout:
             part.unlink()
 
 
-def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
-                  timeout: float = 30, chunk_size: int = 1 << 20) -> Path:
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = 30,
+    chunk_size: int = 1 << 20,
+) -> Path:
     """Download ``url`` to ``dest``, verified; return ``dest``.
 
     The body is streamed into ``<dest>.part`` with a tqdm progress bar (``progress=False`` hides
@@ -198,6 +213,7 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
 
 
 # --- fetch: mirrors, cache, extraction -------------------------------------------------------
+
 
 def _archive_path(source: Source, cache_dir: Path) -> Path:
     # One folder per source: two mirrors may serve files of the same name with different content.
@@ -274,20 +290,29 @@ def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -
                 marker_path(folder).unlink(missing_ok=True)
                 archive.unlink(missing_ok=True)
                 _record_path(archive).unlink(missing_ok=True)
-                raise DownloadError(f"{source.name}: {source.archive_name} holds {found} UTKFace-named "
-                                    f"images, expected at least {source.image_count}")
+                raise DownloadError(
+                    f"{source.name}: {source.archive_name} holds {found} UTKFace-named "
+                    f"images, expected at least {source.image_count}"
+                )
         result = folder
     if not reused:
         record = {"url": source.url, "size": archive.stat().st_size, "sha256": digest}
         _record_path(archive).write_text(json.dumps(record) + "\n", encoding="utf-8")
         if source.sha256 is None:
-            _say(progress, f"{source.name}: sha256 {digest} (no pinned hash; the file passed the length, "
-                           "extraction and image-count checks)")
+            _say(
+                progress,
+                f"{source.name}: sha256 {digest} (no pinned hash; the file passed the length, "
+                "extraction and image-count checks)",
+            )
     return result
 
 
-def fetch(sources: Iterable[Source] = SOURCES, cache_dir: str | os.PathLike | None = None,
-          progress: bool = True, extract: bool = True) -> Path:
+def fetch(
+    sources: Iterable[Source] = SOURCES,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    extract: bool = True,
+) -> Path:
     """Get UTKFace into the cache and return the extracted folder (or the archive if ``extract=False``).
 
     Each source is tried in order. An archive already downloaded and verified for a source is
@@ -307,9 +332,9 @@ def fetch(sources: Iterable[Source] = SOURCES, cache_dir: str | os.PathLike | No
             return _fetch_one(source, cache, progress, extract)
         except (DownloadError, requests.RequestException) as err:
             failures.append(f"{source.name} ({source.url}): {err}")
-            warnings.warn(f"UTKFace source {source.name} failed: {err}; trying the next one",
-                          SourceFailedWarning, stacklevel=2)
+            warnings.warn(
+                f"UTKFace source {source.name} failed: {err}; trying the next one", SourceFailedWarning, stacklevel=2
+            )
     if not failures:
         raise DownloadError(f"no download sources were given; {MANUAL_HINT}")
-    raise DownloadError(f"could not download UTKFace from any source: {'; '.join(failures)}. "
-                        f"Please {MANUAL_HINT}")
+    raise DownloadError(f"could not download UTKFace from any source: {'; '.join(failures)}. Please {MANUAL_HINT}")

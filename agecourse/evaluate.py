@@ -42,8 +42,10 @@ def predict_table(model, dataset, images: pd.DataFrame) -> pd.DataFrame:
     age = np.asarray(age, dtype=np.float64).reshape(-1)
     prob = np.asarray(prob, dtype=np.float64).reshape(-1)
     if len(age) != len(images):
-        raise ValueError(f"model returned {len(age)} predictions for {len(images)} images "
-                         "(was the dataset shuffled, or did some images fail to decode?)")
+        raise ValueError(
+            f"model returned {len(age)} predictions for {len(images)} images "
+            "(was the dataset shuffled, or did some images fail to decode?)"
+        )
     table = images.reset_index(drop=True).copy()
     table["age_pred"] = age
     table["gender_prob"] = prob
@@ -56,10 +58,12 @@ def predict_table(model, dataset, images: pd.DataFrame) -> pd.DataFrame:
 def age_metrics(table: pd.DataFrame) -> dict[str, float]:
     """MAE, RMSE, signed mean error (bias) and R^2 of the age predictions, in years."""
     y, p = table["age"], table["age_pred"]
-    return {"mae": float(skm.mean_absolute_error(y, p)),
-            "rmse": float(np.sqrt(skm.mean_squared_error(y, p))),
-            "mean_signed_error": float((p - y).mean()),
-            "r2": float(skm.r2_score(y, p)) if len(y) > 1 else float("nan")}
+    return {
+        "mae": float(skm.mean_absolute_error(y, p)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, p))),
+        "mean_signed_error": float((p - y).mean()),
+        "r2": float(skm.r2_score(y, p)) if len(y) > 1 else float("nan"),
+    }
 
 
 def gender_metrics(table: pd.DataFrame) -> dict:
@@ -74,41 +78,56 @@ def gender_metrics(table: pd.DataFrame) -> dict:
         # The true-negative rate of one class is the recall of the other.
         other = 1 - code
         tnr = cm[other, other] / cm[other].sum() if cm[other].sum() else float("nan")
-        result[name] = {"precision": float(precision[code]), "recall": float(recall[code]),
-                        "f1": float(f1[code]), "true_negative_rate": float(tnr), "support": int(support[code])}
+        result[name] = {
+            "precision": float(precision[code]),
+            "recall": float(recall[code]),
+            "f1": float(f1[code]),
+            "true_negative_rate": float(tnr),
+            "support": int(support[code]),
+        }
     return result
 
 
 def per_band_metrics(table: pd.DataFrame) -> pd.DataFrame:
     """Age MAE, signed error and gender accuracy for each age band."""
     grouped = table.groupby("age_band", observed=True)
-    return pd.DataFrame({
-        "count": grouped.size(),
-        "age_mae": grouped["age_error"].apply(lambda e: e.abs().mean()),
-        "mean_signed_error": grouped["age_error"].mean(),
-        "gender_accuracy": grouped.apply(lambda g: (g["gender"] == g["gender_pred"]).mean(), include_groups=False),
-    })
+    return pd.DataFrame(
+        {
+            "count": grouped.size(),
+            "age_mae": grouped["age_error"].apply(lambda e: e.abs().mean()),
+            "mean_signed_error": grouped["age_error"].mean(),
+            "gender_accuracy": grouped.apply(lambda g: (g["gender"] == g["gender_pred"]).mean(), include_groups=False),
+        }
+    )
 
 
 def evaluate_table(table: pd.DataFrame) -> dict:
     """All headline metrics of a predictions table as a JSON-ready dict."""
     bands = per_band_metrics(table)
-    return {"count": int(len(table)), "age": age_metrics(table), "gender": gender_metrics(table),
-            "per_age_band": {str(k): {c: (float(v) if c != "count" else int(v)) for c, v in row.items()}
-                             for k, row in bands.iterrows()}}
+    return {
+        "count": int(len(table)),
+        "age": age_metrics(table),
+        "gender": gender_metrics(table),
+        "per_age_band": {
+            str(k): {c: (float(v) if c != "count" else int(v)) for c, v in row.items()} for k, row in bands.iterrows()
+        },
+    }
 
 
 def classification_report(table: pd.DataFrame) -> str:
     """scikit-learn's text report for the gender head, with class names."""
-    return skm.classification_report(table["gender"], table["gender_pred"], labels=[0, 1],
-                                     target_names=[GENDERS[0], GENDERS[1]], zero_division=0)
+    return skm.classification_report(
+        table["gender"], table["gender_pred"], labels=[0, 1], target_names=[GENDERS[0], GENDERS[1]], zero_division=0
+    )
 
 
 def comparison_table(results: dict[str, dict], include_published: bool = True) -> pd.DataFrame:
     """Our models beside published results: ``results`` maps a model name to an
     :func:`evaluate_table` dict. Published rows are marked; their splits differ from ours."""
-    rows = [{"model": name, "age_mae": r["age"]["mae"], "gender_accuracy": r["gender"]["accuracy"],
-             "source": "this course"} for name, r in results.items()]
+    rows = [
+        {"model": name, "age_mae": r["age"]["mae"], "gender_accuracy": r["gender"]["accuracy"], "source": "this course"}
+        for name, r in results.items()
+    ]
     if include_published:
         rows += [dict(row, source="published (different split)") for row in PUBLISHED_RESULTS]
     return pd.DataFrame(rows)
@@ -123,6 +142,7 @@ def save_metrics(metrics: dict, path: str | os.PathLike) -> Path:
 
 
 # --- plots ------------------------------------------------------------------------------------
+
 
 def plot_predicted_vs_actual(table: pd.DataFrame, title: str = "Predicted vs actual age"):
     """Scatter of predicted against true age, coloured by gender, with the ideal diagonal."""
@@ -175,9 +195,14 @@ def plot_confusion_matrix(table: pd.DataFrame, title: str = "Gender confusion ma
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4, 3.6))
-    skm.ConfusionMatrixDisplay.from_predictions(table["gender"], table["gender_pred"], labels=[0, 1],
-                                                display_labels=[GENDERS[0], GENDERS[1]], ax=ax,
-                                                colorbar=False)
+    skm.ConfusionMatrixDisplay.from_predictions(
+        table["gender"],
+        table["gender_pred"],
+        labels=[0, 1],
+        display_labels=[GENDERS[0], GENDERS[1]],
+        ax=ax,
+        colorbar=False,
+    )
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -188,16 +213,22 @@ def gender_metrics_table(table: pd.DataFrame) -> pd.DataFrame:
     (one row per gender), from a predictions table; the numbers of :func:`gender_metrics`."""
     metrics = gender_metrics(table)
     columns = ["precision", "recall", "true_negative_rate", "f1", "support"]
-    return pd.DataFrame([{"gender": name, **{c: metrics[name][c] for c in columns}} for name in GENDERS.values()]
-                        ).set_index("gender")
+    return pd.DataFrame(
+        [{"gender": name, **{c: metrics[name][c] for c in columns}} for name in GENDERS.values()]
+    ).set_index("gender")
 
 
 def age_summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Overall and per-age-band MAE, RMSE and signed error of the age head in one table, the
     overall row last, so the hardest bands stand out next to the average."""
+
     def row(errors: pd.Series) -> dict:
-        return {"count": int(len(errors)), "MAE": float(errors.abs().mean()),
-                "RMSE": float(np.sqrt((errors ** 2).mean())), "mean signed error": float(errors.mean())}
+        return {
+            "count": int(len(errors)),
+            "MAE": float(errors.abs().mean()),
+            "RMSE": float(np.sqrt((errors**2).mean())),
+            "mean signed error": float(errors.mean()),
+        }
 
     rows = {str(band): row(group["age_error"]) for band, group in table.groupby("age_band", observed=True)}
     rows["all ages"] = row(table["age_error"])

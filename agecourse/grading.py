@@ -42,7 +42,6 @@ import dataclasses
 import importlib
 import inspect
 import json
-import math
 import os
 import re
 import shutil
@@ -71,6 +70,7 @@ _REPR_LIMIT = 160
 
 
 # --- assertions for checks ---------------------------------------------------------------------
+
 
 class CheckFailed(AssertionError):
     """A check found a wrong answer; the message says what was expected and what came back."""
@@ -103,13 +103,16 @@ def same(actual: Any, expected: Any, what: str) -> None:
     except (TypeError, ValueError) as err:
         raise CheckFailed(f"{what}: cannot compare {short_repr(actual)} with {short_repr(expected)} ({err})") from None
     if not equal:
-        raise CheckFailed(f"{what}: expected {short_repr(expected)}, got {short_repr(actual)}")
+        note = " (does the function end with a `return`?)" if actual is None else ""
+        raise CheckFailed(f"{what}: expected {short_repr(expected)}, got {short_repr(actual)}{note}")
 
 
 def close(actual: Any, expected: Any, what: str, rtol: float = 1e-6, atol: float = 1e-6) -> None:
     """Fail unless ``actual`` is numerically close to ``expected`` (scalars or arrays of the same shape)."""
     import numpy as np
 
+    if actual is None:
+        raise CheckFailed(f"{what}: expected {short_repr(expected)}, got None (does the function end with a `return`?)")
     try:
         got = np.asarray(actual, dtype=np.float64)
         want = np.asarray(expected, dtype=np.float64)
@@ -118,15 +121,16 @@ def close(actual: Any, expected: Any, what: str, rtol: float = 1e-6, atol: float
     if got.shape != want.shape:
         raise CheckFailed(f"{what}: expected shape {want.shape}, got shape {got.shape} ({short_repr(actual)})")
     if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
-        raise CheckFailed(f"{what}: expected {short_repr(expected)}, got {short_repr(actual)}")
+        note = " (does the function end with a `return`?)" if actual is None else ""
+        raise CheckFailed(f"{what}: expected {short_repr(expected)}, got {short_repr(actual)}{note}")
 
 
 @contextlib.contextmanager
 def raises(exception: type[BaseException] | tuple[type[BaseException], ...], what: str) -> Iterator[None]:
     """Context manager: fail unless the block raises ``exception``::
 
-        with raises(ValueError, "parse_name('25_1.jpg')"):
-            parse_name("25_1.jpg")
+    with raises(ValueError, "parse_name('25_1.jpg')"):
+        parse_name("25_1.jpg")
     """
     names = " or ".join(e.__name__ for e in (exception if isinstance(exception, tuple) else (exception,)))
     try:
@@ -139,6 +143,7 @@ def raises(exception: type[BaseException] | tuple[type[BaseException], ...], wha
 
 
 # --- checks, suites and results ----------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Check:
@@ -202,8 +207,10 @@ class QuestionResult:
     def feedback(self) -> str:
         """Several lines: each check with a tick or a cross, the reason and the hint."""
         kind = "checks" if self.hidden_not_run else "checks (public and hidden)"
-        lines = [f"{self.question} ({self.title}): {_fmt(self.points)} of {_fmt(self.max_points)} points, "
-                 f"{sum(o.passed for o in self.outcomes)} of {len(self.outcomes)} {kind} passed"]
+        lines = [
+            f"{self.question} ({self.title}): {_fmt(self.points)} of {_fmt(self.max_points)} points, "
+            f"{sum(o.passed for o in self.outcomes)} of {len(self.outcomes)} {kind} passed"
+        ]
         for o in self.outcomes:
             mark = "PASS" if o.passed else "FAIL"
             lines.append(f"  {mark} {'[hidden] ' if o.hidden else ''}{o.description}")
@@ -212,16 +219,22 @@ class QuestionResult:
                 if o.hint:
                     lines.append(f"       hint: {o.hint}")
         if self.hidden_not_run:
-            lines.append(f"  ({self.hidden_not_run} hidden check{'s' if self.hidden_not_run > 1 else ''} "
-                         "will also run when your notebook is graded)")
+            lines.append(
+                f"  ({self.hidden_not_run} hidden check{'s' if self.hidden_not_run > 1 else ''} "
+                "will also run when your notebook is graded)"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.feedback()
 
     def to_json(self) -> dict:
-        return {"exercise": self.exercise, "question": self.question, "title": self.title,
-                "outcomes": [dataclasses.asdict(o) for o in self.outcomes]}
+        return {
+            "exercise": self.exercise,
+            "question": self.question,
+            "title": self.title,
+            "outcomes": [dataclasses.asdict(o) for o in self.outcomes],
+        }
 
 
 def _fmt(points: float) -> str:
@@ -245,8 +258,9 @@ class Suite:
         """Declare a question and its title (the order of declaration is the order of grading)."""
         self.titles[question] = title
 
-    def check(self, question: str, description: str, points: float = 1.0, hidden: bool = False,
-              hint: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def check(
+        self, question: str, description: str, points: float = 1.0, hidden: bool = False, hint: str = ""
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering a check of ``question``."""
         if not re.fullmatch(r"q\d+", question):
             raise ValueError(f"question names look like 'q1', not {question!r}")
@@ -306,8 +320,12 @@ def available_exercises() -> list[str]:
 @contextlib.contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`CheckTimeout` in the main thread after ``seconds`` (POSIX only; elsewhere no limit)."""
-    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -339,15 +357,34 @@ def _describe_error(err: BaseException) -> str:
 
 def run_check(check: Check, namespace: dict[str, Any], timeout: float | None, grading: bool) -> CheckOutcome:
     """Run one check against ``namespace``; never raises for a wrong or crashing answer."""
+
     def outcome(passed: bool, message: str = "") -> CheckOutcome:
-        return CheckOutcome(check.description, check.points, check.points if passed else 0.0, check.hidden,
-                            passed, message, "" if passed else check.hint)
+        return CheckOutcome(
+            check.description,
+            check.points,
+            check.points if passed else 0.0,
+            check.hidden,
+            passed,
+            message,
+            "" if passed else check.hint,
+        )
 
     missing = [name for name in check.needs if name not in namespace]
     if missing:
         names = ", ".join(f"`{n}`" for n in missing)
-        return outcome(False, f"{names} {'is' if len(missing) == 1 else 'are'} not defined: "
-                              "run the cell(s) where you define it, then this check again")
+        return outcome(
+            False,
+            f"{names} {'is' if len(missing) == 1 else 'are'} not defined: "
+            "run the cell(s) where you define it, then this check again",
+        )
+    unanswered = [name for name in check.needs if namespace[name] is Ellipsis]
+    if unanswered:
+        names = ", ".join(f"`{n}`" for n in unanswered)
+        return outcome(
+            False,
+            f"{names} {'is' if len(unanswered) == 1 else 'are'} still `...`: "
+            "replace the `...` with your answer and run that cell",
+        )
     try:
         with _time_limit(timeout):
             check.func(*(namespace[name] for name in check.needs))
@@ -368,21 +405,35 @@ def run_check(check: Check, namespace: dict[str, Any], timeout: float | None, gr
     return outcome(True)
 
 
-def run_question(suite: Suite, question: str, namespace: dict[str, Any], include_hidden: bool,
-                 timeout: float | None = DEFAULT_CHECK_TIMEOUT, grading: bool = False) -> QuestionResult:
+def run_question(
+    suite: Suite,
+    question: str,
+    namespace: dict[str, Any],
+    include_hidden: bool,
+    timeout: float | None = DEFAULT_CHECK_TIMEOUT,
+    grading: bool = False,
+) -> QuestionResult:
     """Run the checks of one question (public only, or public and hidden)."""
     checks = suite.checks_of(question)
     if not checks:
         known = ", ".join(suite.questions)
-        raise ValueError(f"exercise {suite.exercise} has no question {question!r} (questions: {known}); "
-                         "is agecourse older than this notebook? Reinstall it (see the setup cell).")
+        raise ValueError(
+            f"exercise {suite.exercise} has no question {question!r} (questions: {known}); "
+            "is agecourse older than this notebook? Reinstall it (see the setup cell)."
+        )
     chosen = [c for c in checks if include_hidden or not c.hidden]
     outcomes = [run_check(c, namespace, timeout, grading) for c in chosen]
-    return QuestionResult(suite.exercise, question, suite.titles.get(question, question), outcomes,
-                          hidden_not_run=len(checks) - len(chosen))
+    return QuestionResult(
+        suite.exercise,
+        question,
+        suite.titles.get(question, question),
+        outcomes,
+        hidden_not_run=len(checks) - len(chosen),
+    )
 
 
 # --- the student's grader ----------------------------------------------------------------------
+
 
 def _grading_exercise() -> str | None:
     return os.environ.get(EXERCISE_ENV) if os.environ.get(RESULTS_ENV) else None
@@ -419,14 +470,22 @@ class Grader:
 
     def __repr__(self) -> str:
         points = _fmt(self.suite.max_points())
-        return (f"Grader for exercises/{self.exercise}.ipynb: questions {', '.join(self.suite.questions)} "
-                f"({points} points). Run grader.check('q1') after answering question 1.")
+        return (
+            f"Grader for exercises/{self.exercise}.ipynb: questions {', '.join(self.suite.questions)} "
+            f"({points} points). Run grader.check('q1') after answering question 1."
+        )
 
     def check(self, question: str, namespace: dict[str, Any] | None = None) -> QuestionResult:
         """Check one question against the calling notebook's variables (or ``namespace``)."""
         namespace = namespace if namespace is not None else sys._getframe(1).f_globals
-        result = run_question(self.suite, question, namespace, include_hidden=self.grading,
-                              timeout=self.check_timeout, grading=self.grading)
+        result = run_question(
+            self.suite,
+            question,
+            namespace,
+            include_hidden=self.grading,
+            timeout=self.check_timeout,
+            grading=self.grading,
+        )
         if self.grading:
             _record(result, "check cell")
         return result
@@ -438,8 +497,11 @@ class Grader:
         total = sum(r.points for r in results)
         best = sum(r.max_points for r in results)
         text = "\n\n".join(r.feedback() for r in results)
-        return _Text(f"{text}\n\nPublic checks: {_fmt(total)} of {_fmt(best)} points."
-                     if not self.grading else f"{text}\n\nTotal: {_fmt(total)} of {_fmt(best)} points.")
+        return _Text(
+            f"{text}\n\nPublic checks: {_fmt(total)} of {_fmt(best)} points."
+            if not self.grading
+            else f"{text}\n\nTotal: {_fmt(total)} of {_fmt(best)} points."
+        )
 
 
 class _Text(str):
@@ -460,8 +522,10 @@ def grade_remaining(namespace: dict[str, Any]) -> None:
     done = _recorded_questions()
     for question in suite.questions:
         if question not in done:
-            _record(run_question(suite, question, namespace, include_hidden=True, timeout=timeout, grading=True),
-                    "end of notebook")
+            _record(
+                run_question(suite, question, namespace, include_hidden=True, timeout=timeout, grading=True),
+                "end of notebook",
+            )
 
 
 # --- batch grading -----------------------------------------------------------------------------
@@ -510,13 +574,29 @@ class NotebookGrade:
             result = by_question.get(question)
             points = result.points if result else 0.0
             message = result.summary() if result else self.missing.get(question, self.status)
-            rows.append({"student": self.submission.student, "file": self.submission.file,
-                         "exercise": self.submission.exercise or "", "question": question,
-                         "points": _fmt(points), "max_points": _fmt(best), "message": message})
+            rows.append(
+                {
+                    "student": self.submission.student,
+                    "file": self.submission.file,
+                    "exercise": self.submission.exercise or "",
+                    "question": question,
+                    "points": _fmt(points),
+                    "max_points": _fmt(best),
+                    "message": message,
+                }
+            )
         if not self.max_points:
-            rows.append({"student": self.submission.student, "file": self.submission.file,
-                         "exercise": self.submission.exercise or "", "question": "",
-                         "points": "0", "max_points": "0", "message": self.status})
+            rows.append(
+                {
+                    "student": self.submission.student,
+                    "file": self.submission.file,
+                    "exercise": self.submission.exercise or "",
+                    "question": "",
+                    "points": "0",
+                    "max_points": "0",
+                    "message": self.status,
+                }
+            )
         return rows
 
 
@@ -598,8 +678,9 @@ def _clean_for_run(notebook: dict) -> dict:
     clean = new_notebook(cells=cells)
     clean.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     # The grader only needs the sources; keep the original cell numbers for messages.
-    clean.metadata["agecourse_cell_numbers"] = [i + 1 for i, c in enumerate(notebook["cells"])
-                                                if c.get("cell_type") == "code"]
+    clean.metadata["agecourse_cell_numbers"] = [
+        i + 1 for i, c in enumerate(notebook["cells"]) if c.get("cell_type") == "code"
+    ]
     return nbformat.from_dict(clean)
 
 
@@ -609,28 +690,35 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def grade_notebook(submission: Submission, timeout: float = DEFAULT_TIMEOUT,
-                   cell_timeout: float = DEFAULT_CELL_TIMEOUT,
-                   check_timeout: float = DEFAULT_GRADING_CHECK_TIMEOUT,
-                   exercise: str | None = None, keep_scratch: bool = False) -> NotebookGrade:
+def grade_notebook(
+    submission: Submission,
+    timeout: float = DEFAULT_TIMEOUT,
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    check_timeout: float = DEFAULT_GRADING_CHECK_TIMEOUT,
+    exercise: str | None = None,
+    keep_scratch: bool = False,
+) -> NotebookGrade:
     """Grade one submitted notebook in a scratch copy and a fresh kernel (the file is only read)."""
     start = time.perf_counter()
     data = submission.path.read_bytes()
     notebook, problem = _read_notebook(data)
     submission.exercise = exercise or detect_exercise(submission.path, notebook)
 
-    def result(status: str, questions: list[QuestionResult], missing: dict[str, str], errors: list[dict],
-               suite: Suite | None) -> NotebookGrade:
+    def result(
+        status: str, questions: list[QuestionResult], missing: dict[str, str], errors: list[dict], suite: Suite | None
+    ) -> NotebookGrade:
         best = {q: suite.max_points(q) for q in suite.questions} if suite else {}
         titles = dict(suite.titles) if suite else {}
-        return NotebookGrade(submission, status, round(time.perf_counter() - start, 1), questions, missing,
-                             errors, best, titles)
+        return NotebookGrade(
+            submission, status, round(time.perf_counter() - start, 1), questions, missing, errors, best, titles
+        )
 
     if submission.exercise is None:
         known = ", ".join(available_exercises())
         status = problem or "cannot tell which exercise this notebook answers"
-        return result(f"{status}; name the file after the exercise or pass --exercise (one of {known})",
-                      [], {}, [], None)
+        return result(
+            f"{status}; name the file after the exercise or pass --exercise (one of {known})", [], {}, [], None
+        )
     suite = load_suite(submission.exercise)
     if notebook is None:
         return result(problem, [], dict.fromkeys(suite.questions, problem), [], suite)
@@ -646,16 +734,39 @@ def grade_notebook(submission: Submission, timeout: float = DEFAULT_TIMEOUT,
         nbformat.write(_clean_for_run(notebook), run_path)
         results_path, status_path = scratch / "results.jsonl", scratch / "status.json"
         env = dict(os.environ)
-        env.update({RESULTS_ENV: str(results_path), EXERCISE_ENV: submission.exercise,
-                    CHECK_TIMEOUT_ENV: str(check_timeout), "MPLBACKEND": "Agg", "AGECOURSE_PROFILE": "ci",
-                    "AGECOURSE_ARTIFACTS": str(scratch / "artifacts"), "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+        env.update(
+            {
+                RESULTS_ENV: str(results_path),
+                EXERCISE_ENV: submission.exercise,
+                CHECK_TIMEOUT_ENV: str(check_timeout),
+                "MPLBACKEND": "Agg",
+                "AGECOURSE_PROFILE": "ci",
+                "AGECOURSE_ARTIFACTS": str(scratch / "artifacts"),
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            }
+        )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.pop("AGECOURSE_DATA", None)
-        command = [sys.executable, "-m", "agecourse.grading", "_execute", str(run_path), str(work),
-                   str(status_path), str(cell_timeout)]
+        command = [
+            sys.executable,
+            "-m",
+            "agecourse.grading",
+            "_execute",
+            str(run_path),
+            str(work),
+            str(status_path),
+            str(cell_timeout),
+        ]
         with open(scratch / "kernel.log", "wb") as log:
-            proc = subprocess.Popen(command, cwd=scratch, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=hasattr(os, "setsid"))
+            proc = subprocess.Popen(
+                command,
+                cwd=scratch,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=hasattr(os, "setsid"),
+            )
             try:
                 proc.wait(timeout=timeout)
                 timed_out = False
@@ -737,6 +848,7 @@ def _read_results(path: Path, suite: Suite) -> list[QuestionResult]:
 
 # --- the runner (a child process, one per notebook) --------------------------------------------
 
+
 def _execute(run_path: str, workdir: str, status_path: str, cell_timeout: str) -> int:
     """Run a prepared notebook in a fresh kernel of this Python, keeping only errors, and write
     progress to ``status_path`` as it goes. Called as ``python -m agecourse.grading _execute ...``."""
@@ -761,8 +873,9 @@ def _execute(run_path: str, workdir: str, status_path: str, cell_timeout: str) -
         """Always this interpreter's ipykernel, whatever kernels are installed for the user."""
 
         def get_kernel_spec(self, kernel_name: str):  # noqa: ANN201 - jupyter_client's signature
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
-                                          **ipykernel.kernelspec.get_kernel_dict())
+            return self.kernel_spec_class(
+                resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict()
+            )
 
     class CurrentPythonKernel(AsyncKernelManager):
         """Starts :class:`CurrentPython` kernels (the client owns it, so it shuts the kernel down)."""
@@ -802,10 +915,20 @@ def _execute(run_path: str, workdir: str, status_path: str, cell_timeout: str) -
         state["cell_errors"].append({"cell": number, "source": first, "error": f"{ename}: {evalue}".rstrip(": ")})
         save()
 
-    client = QuietClient(notebook, kernel_manager_class=CurrentPythonKernel, kernel_name="python3", timeout=int(float(cell_timeout)), allow_errors=True,
-                         interrupt_on_timeout=True, startup_timeout=120, record_timing=False,
-                         resources={"metadata": {"path": workdir}},
-                         on_notebook_start=on_start, on_cell_execute=on_execute, on_cell_error=on_error)
+    client = QuietClient(
+        notebook,
+        kernel_manager_class=CurrentPythonKernel,
+        kernel_name="python3",
+        timeout=int(float(cell_timeout)),
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        startup_timeout=120,
+        record_timing=False,
+        resources={"metadata": {"path": workdir}},
+        on_notebook_start=on_start,
+        on_cell_execute=on_execute,
+        on_cell_error=on_error,
+    )
     try:
         client.execute()
         state["status"] = "finished"
@@ -818,6 +941,7 @@ def _execute(run_path: str, workdir: str, status_path: str, cell_timeout: str) -
 
 
 # --- reports -----------------------------------------------------------------------------------
+
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "student"
@@ -838,10 +962,17 @@ def write_reports(grades: list[NotebookGrade], out_dir: str | os.PathLike) -> di
         writer = csv.DictWriter(f, TOTAL_COLUMNS)
         writer.writeheader()
         for g in grades:
-            writer.writerow({"student": g.submission.student, "file": g.submission.file,
-                             "exercise": g.submission.exercise or "", "points": _fmt(g.points),
-                             "max_points": _fmt(sum(g.max_points.values())), "status": g.status,
-                             "seconds": g.seconds})
+            writer.writerow(
+                {
+                    "student": g.submission.student,
+                    "file": g.submission.file,
+                    "exercise": g.submission.exercise or "",
+                    "points": _fmt(g.points),
+                    "max_points": _fmt(sum(g.max_points.values())),
+                    "status": g.status,
+                    "seconds": g.seconds,
+                }
+            )
     students: dict[str, list[NotebookGrade]] = {}
     for g in grades:
         students.setdefault(g.submission.student, []).append(g)
@@ -858,26 +989,39 @@ def feedback_text(student: str, grades: list[NotebookGrade]) -> str:
     lines = [f"# Feedback for {student}", ""]
     for g in grades:
         best = sum(g.max_points.values())
-        lines += [f"## {g.submission.file}" + (f" (exercise {g.submission.exercise})" if g.submission.exercise else ""),
-                  "", f"Score: {_fmt(g.points)} of {_fmt(best)} points. Run: {g.status}.", ""]
+        lines += [
+            f"## {g.submission.file}" + (f" (exercise {g.submission.exercise})" if g.submission.exercise else ""),
+            "",
+            f"Score: {_fmt(g.points)} of {_fmt(best)} points. Run: {g.status}.",
+            "",
+        ]
         by_question = {r.question: r for r in g.questions}
         for question in g.max_points:
             if question in by_question:
                 lines += ["```", by_question[question].feedback(), "```", ""]
             else:
-                lines += [f"- {question} ({g.titles.get(question, question)}): 0 of "
-                          f"{_fmt(g.max_points[question])} points, {g.missing.get(question, g.status)}", ""]
+                lines += [
+                    f"- {question} ({g.titles.get(question, question)}): 0 of "
+                    f"{_fmt(g.max_points[question])} points, {g.missing.get(question, g.status)}",
+                    "",
+                ]
         if g.cell_errors:
             lines += ["Cells that raised an error:", ""]
             lines += [f"- cell {e['cell']} (`{e['source']}`): {e['error']}" for e in g.cell_errors]
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def grade_folder(submissions: str | os.PathLike, out_dir: str | os.PathLike, exercise: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
-                 check_timeout: float = DEFAULT_GRADING_CHECK_TIMEOUT, workers: int = 1,
-                 verbose: bool = True) -> list[NotebookGrade]:
+def grade_folder(
+    submissions: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    exercise: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    check_timeout: float = DEFAULT_GRADING_CHECK_TIMEOUT,
+    workers: int = 1,
+    verbose: bool = True,
+) -> list[NotebookGrade]:
     """Grade every notebook under ``submissions`` and write the reports into ``out_dir``.
 
     ``workers`` notebooks run at the same time (each in its own kernel). Nothing is written outside
@@ -894,12 +1038,16 @@ def grade_folder(submissions: str | os.PathLike, out_dir: str | os.PathLike, exe
     lock = threading.Lock()
 
     def one(sub: Submission) -> NotebookGrade:
-        grade = grade_notebook(sub, timeout=timeout, cell_timeout=cell_timeout, check_timeout=check_timeout,
-                               exercise=exercise)
+        grade = grade_notebook(
+            sub, timeout=timeout, cell_timeout=cell_timeout, check_timeout=check_timeout, exercise=exercise
+        )
         if verbose:
             with lock:
-                print(f"{sub.file}: {sub.exercise or '?'} {_fmt(grade.points)}/{_fmt(sum(grade.max_points.values()))}"
-                      f" in {grade.seconds:.1f} s ({grade.status})", flush=True)
+                print(
+                    f"{sub.file}: {sub.exercise or '?'} {_fmt(grade.points)}/{_fmt(sum(grade.max_points.values()))}"
+                    f" in {grade.seconds:.1f} s ({grade.status})",
+                    flush=True,
+                )
         return grade
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -910,18 +1058,31 @@ def grade_folder(submissions: str | os.PathLike, out_dir: str | os.PathLike, exe
 
 # --- command line ------------------------------------------------------------------------------
 
+
 def add_grade_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of the grade command (shared by ``python -m agecourse.grading`` and ``agecourse grade``)."""
     parser.add_argument("submissions", help="folder of submitted notebooks: STUDENT/NN_name.ipynb or NAME.ipynb")
     parser.add_argument("--out", required=True, help="output folder for grades.csv, totals.csv and feedback/")
-    parser.add_argument("--exercise", default=None,
-                        help="grade every notebook as this exercise, e.g. 01_load (default: detected per notebook)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds per notebook (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
-                        help=f"seconds per cell before it is interrupted (default {DEFAULT_CELL_TIMEOUT:g})")
-    parser.add_argument("--check-timeout", type=float, default=DEFAULT_GRADING_CHECK_TIMEOUT,
-                        help=f"seconds per check (default {DEFAULT_GRADING_CHECK_TIMEOUT:g})")
+    parser.add_argument(
+        "--exercise",
+        default=None,
+        help="grade every notebook as this exercise, e.g. 01_load (default: detected per notebook)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per notebook (default {DEFAULT_TIMEOUT:g})"
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=DEFAULT_CELL_TIMEOUT,
+        help=f"seconds per cell before it is interrupted (default {DEFAULT_CELL_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--check-timeout",
+        type=float,
+        default=DEFAULT_GRADING_CHECK_TIMEOUT,
+        help=f"seconds per check (default {DEFAULT_GRADING_CHECK_TIMEOUT:g})",
+    )
     parser.add_argument("--workers", type=int, default=1, help="notebooks graded at the same time (default 1)")
     return parser
 
@@ -933,16 +1094,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 2
     print("Grading runs the submitted code: do it in a container or a throw-away VM.", file=sys.stderr)
     try:
-        grades = grade_folder(args.submissions, args.out, exercise=args.exercise, timeout=args.timeout,
-                              cell_timeout=args.cell_timeout, check_timeout=args.check_timeout,
-                              workers=args.workers)
+        grades = grade_folder(
+            args.submissions,
+            args.out,
+            exercise=args.exercise,
+            timeout=args.timeout,
+            cell_timeout=args.cell_timeout,
+            check_timeout=args.check_timeout,
+            workers=args.workers,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"agecourse grade: error: {err}", file=sys.stderr)
         return 2
     total = sum(g.points for g in grades)
     best = sum(sum(g.max_points.values()) for g in grades)
-    print(f"Graded {len(grades)} notebooks ({_fmt(total)} of {_fmt(best)} points in all). "
-          f"Wrote {Path(args.out) / 'grades.csv'}, totals.csv and feedback/")
+    print(
+        f"Graded {len(grades)} notebooks ({_fmt(total)} of {_fmt(best)} points in all). "
+        f"Wrote {Path(args.out) / 'grades.csv'}, totals.csv and feedback/"
+    )
     return 0
 
 
@@ -951,8 +1120,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_execute"]:
         return _execute(*argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m agecourse.grading",
-                                     description="Grade a folder of exercise notebooks offline (runs student code).")
+    parser = argparse.ArgumentParser(
+        prog="python -m agecourse.grading",
+        description="Grade a folder of exercise notebooks offline (runs student code).",
+    )
     return cmd_grade(add_grade_arguments(parser).parse_args(argv))
 
 

@@ -24,16 +24,24 @@ if TYPE_CHECKING:  # pandas is imported lazily by the functions that return tabl
 DEFAULT_AGE_INIT = 33.0
 
 
-def conv_block(x, filters: int, batch_norm: bool = True, activation: str = "relu",
-               l2: float = 0.0, dropout: float = 0.0, name: str = "block"):
+def conv_block(
+    x,
+    filters: int,
+    batch_norm: bool = True,
+    activation: str = "relu",
+    l2: float = 0.0,
+    dropout: float = 0.0,
+    name: str = "block",
+):
     """Two 3x3 convolutions, optional batch norm, then 2x2 max-pooling (halves the feature map).
 
     Batch norm goes between convolution and activation, so the convolutions need no bias.
     """
     regularizer = keras.regularizers.L2(l2) if l2 else None
     for i in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm,
-                          kernel_regularizer=regularizer, name=f"{name}_conv{i}")(x)
+        x = layers.Conv2D(
+            filters, 3, padding="same", use_bias=not batch_norm, kernel_regularizer=regularizer, name=f"{name}_conv{i}"
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = layers.Activation(activation, name=f"{name}_act{i}")(x)
@@ -43,8 +51,14 @@ def conv_block(x, filters: int, batch_norm: bool = True, activation: str = "relu
     return x
 
 
-def add_heads(features, dense_units: int = 128, dropout: float = 0.3, l2: float = 0.0,
-              age_init: float = DEFAULT_AGE_INIT, activation: str = "relu"):
+def add_heads(
+    features,
+    dense_units: int = 128,
+    dropout: float = 0.3,
+    l2: float = 0.0,
+    age_init: float = DEFAULT_AGE_INIT,
+    activation: str = "relu",
+):
     """Attach the two heads to a feature vector; returns ``[age, gender]`` output tensors.
 
     Each head gets its own small dense layer, so the tasks share the trunk but not everything.
@@ -55,23 +69,37 @@ def add_heads(features, dense_units: int = 128, dropout: float = 0.3, l2: float 
     regularizer = keras.regularizers.L2(l2) if l2 else None
     outputs = []
     for task in ("age", "gender"):
-        x = layers.Dense(dense_units, activation=activation, kernel_regularizer=regularizer,
-                         name=f"{task}_dense")(features)
+        x = layers.Dense(dense_units, activation=activation, kernel_regularizer=regularizer, name=f"{task}_dense")(
+            features
+        )
         x = layers.Dropout(dropout, name=f"{task}_dropout")(x)
         if task == "age":
-            out = layers.Dense(1, activation="softplus", dtype="float32", name="age",
-                               bias_initializer=keras.initializers.Constant(age_init))(x)
+            out = layers.Dense(
+                1,
+                activation="softplus",
+                dtype="float32",
+                name="age",
+                bias_initializer=keras.initializers.Constant(age_init),
+            )(x)
         else:
             out = layers.Dense(1, activation="sigmoid", dtype="float32", name="gender")(x)
         outputs.append(out)
     return outputs
 
 
-def build_model_a(image_size: int = 64, filters: Sequence[int] = (32, 64, 128, 256),
-                  batch_norm: bool = True, dropout: float = 0.3, block_dropout: float = 0.0,
-                  l2: float = 1e-4, activation: str = "relu", dense_units: int = 128,
-                  age_init: float = DEFAULT_AGE_INIT, augment: keras.layers.Layer | None = None,
-                  name: str = "model_a") -> keras.Model:
+def build_model_a(
+    image_size: int = 64,
+    filters: Sequence[int] = (32, 64, 128, 256),
+    batch_norm: bool = True,
+    dropout: float = 0.3,
+    block_dropout: float = 0.0,
+    l2: float = 1e-4,
+    activation: str = "relu",
+    dense_units: int = 128,
+    age_init: float = DEFAULT_AGE_INIT,
+    augment: keras.layers.Layer | None = None,
+    name: str = "model_a",
+) -> keras.Model:
     """Build Model A: ``len(filters)`` conv blocks, global average pooling, two heads.
 
     Args:
@@ -88,11 +116,13 @@ def build_model_a(image_size: int = 64, filters: Sequence[int] = (32, 64, 128, 2
     x = augment(inputs) if augment is not None else inputs
     x = layers.Rescaling(1.0 / 255, name="rescale")(x)
     for i, f in enumerate(filters, start=1):
-        x = conv_block(x, f, batch_norm=batch_norm, activation=activation, l2=l2,
-                       dropout=block_dropout, name=f"block{i}")
+        x = conv_block(
+            x, f, batch_norm=batch_norm, activation=activation, l2=l2, dropout=block_dropout, name=f"block{i}"
+        )
     features = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = add_heads(features, dense_units=dense_units, dropout=dropout, l2=l2,
-                        age_init=age_init, activation=activation)
+    outputs = add_heads(
+        features, dense_units=dense_units, dropout=dropout, l2=l2, age_init=age_init, activation=activation
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -122,12 +152,20 @@ def default_loss_weights(age_loss: str = "huber") -> dict[str, float]:
     without weights the gender head is ignored. Projects on this data used 25:1 to 100:1 with MSE;
     MAE and Huber need less.
     """
-    return {"mse": {"age": 1.0, "gender": 100.0}, "mae": {"age": 1.0, "gender": 15.0},
-            "huber": {"age": 1.0, "gender": 20.0}}[age_loss]
+    return {
+        "mse": {"age": 1.0, "gender": 100.0},
+        "mae": {"age": 1.0, "gender": 15.0},
+        "huber": {"age": 1.0, "gender": 20.0},
+    }[age_loss]
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3, age_loss: str = "huber",
-                  loss_weights: dict[str, float] | None = None, weight_decay: float = 1e-4) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    learning_rate: float = 1e-3,
+    age_loss: str = "huber",
+    loss_weights: dict[str, float] | None = None,
+    weight_decay: float = 1e-4,
+) -> keras.Model:
     """Compile for both tasks: the chosen age loss, binary cross-entropy for gender, AdamW.
 
     Metrics: MAE for age, accuracy and AUC for gender. Returns the model for chaining.
@@ -136,18 +174,28 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3, age_loss: str
         optimizer=keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay),
         loss={"age": make_age_loss(age_loss), "gender": "binary_crossentropy"},
         loss_weights=loss_weights or default_loss_weights(age_loss),
-        metrics={"age": [keras.metrics.MeanAbsoluteError(name="mae")],
-                 "gender": [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]},
+        metrics={
+            "age": [keras.metrics.MeanAbsoluteError(name="mae")],
+            "gender": [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+        },
     )
     return model
 
 
 # --- lesson 06: other designs and how big they are ----------------------------------------------
 
-def build_alexnet_like(image_size: int = 64, filters: Sequence[int] = (32, 64, 96, 96, 64),
-                       dense_units: Sequence[int] = (256,), head_units: int = 64, dropout: float = 0.5,
-                       batch_norm: bool = False, first_stride: int | None = None,
-                       age_init: float = DEFAULT_AGE_INIT, name: str = "alexnet_like") -> keras.Model:
+
+def build_alexnet_like(
+    image_size: int = 64,
+    filters: Sequence[int] = (32, 64, 96, 96, 64),
+    dense_units: Sequence[int] = (256,),
+    head_units: int = 64,
+    dropout: float = 0.5,
+    batch_norm: bool = False,
+    first_stride: int | None = None,
+    age_init: float = DEFAULT_AGE_INIT,
+    name: str = "alexnet_like",
+) -> keras.Model:
     """A small AlexNet-like multi-task CNN (about 0.4-0.6 M parameters at the course's image sizes).
 
     The shape of AlexNet (Krizhevsky et al., 2012) scaled down: a large strided first convolution
@@ -167,8 +215,9 @@ def build_alexnet_like(image_size: int = 64, filters: Sequence[int] = (32, 64, 9
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     kernels = (7, 5, 3, 3, 3)
     for i, (f, k) in enumerate(zip(filters, kernels), start=1):
-        x = layers.Conv2D(f, k, strides=stride if i == 1 else 1, padding="same", use_bias=not batch_norm,
-                          name=f"conv{i}")(x)
+        x = layers.Conv2D(
+            f, k, strides=stride if i == 1 else 1, padding="same", use_bias=not batch_norm, name=f"conv{i}"
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.Activation("relu", name=f"relu{i}")(x)
@@ -188,11 +237,17 @@ def describe_model(model: keras.Model) -> dict:
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
     dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    last_map = next((tuple(layer.output.shape[1:]) for layer in reversed(model.layers)
-                     if len(layer.output.shape) == 4), None)
-    return {"model": model.name, "parameters": int(model.count_params()), "trainable": trainable,
-            "conv layers": len(convs), "dense layers": len(dense),
-            "last feature map": "x".join(str(d) for d in last_map) if last_map else ""}
+    last_map = next(
+        (tuple(layer.output.shape[1:]) for layer in reversed(model.layers) if len(layer.output.shape) == 4), None
+    )
+    return {
+        "model": model.name,
+        "parameters": int(model.count_params()),
+        "trainable": trainable,
+        "conv layers": len(convs),
+        "dense layers": len(dense),
+        "last feature map": "x".join(str(d) for d in last_map) if last_map else "",
+    }
 
 
 def compare_configurations(configs: dict, image_size: int) -> pd.DataFrame:
@@ -224,8 +279,11 @@ def plot_output_activations(low: float = -30.0, high: float = 30.0):
     import tensorflow as tf
 
     x = tf.constant(np.linspace(low, high, 601), dtype=tf.float32)
-    functions = {"linear": keras.activations.linear, "relu": keras.activations.relu,
-                 "softplus": keras.activations.softplus}
+    functions = {
+        "linear": keras.activations.linear,
+        "relu": keras.activations.relu,
+        "softplus": keras.activations.softplus,
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
     for label, fn in functions.items():
         with tf.GradientTape() as tape:
@@ -246,6 +304,7 @@ def plot_output_activations(low: float = -30.0, high: float = 30.0):
 
 # --- lesson 07: losses and their scales ------------------------------------------------------------
 
+
 def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
     """Per-example MSE, MAE and Huber(``delta``) for each error (prediction minus truth, years),
     computed with Keras's own loss functions. One row per error."""
@@ -254,9 +313,11 @@ def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
 
     errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
     zeros = np.zeros_like(errors)
-    values = {"MSE": keras.losses.mean_squared_error(zeros, errors),
-              "MAE": keras.losses.mean_absolute_error(zeros, errors),
-              f"Huber (delta={delta:g})": keras.losses.huber(zeros, errors, delta=delta)}
+    values = {
+        "MSE": keras.losses.mean_squared_error(zeros, errors),
+        "MAE": keras.losses.mean_absolute_error(zeros, errors),
+        f"Huber (delta={delta:g})": keras.losses.huber(zeros, errors, delta=delta),
+    }
     return pd.DataFrame({"error": errors[:, 0], **{k: keras.ops.convert_to_numpy(v) for k, v in values.items()}})
 
 
@@ -271,8 +332,11 @@ def plot_age_losses(max_error: float = 20.0, delta: float = 5.0):
         view = curves[curves["error"].abs() <= limit]
         for column in curves.columns[1:]:
             ax.plot(view["error"], view[column], label=column)
-        ax.set(xlabel="error (predicted - true, years)", ylabel="loss",
-               title="whole range" if limit == max_error else f"within +/-{limit:g} years")
+        ax.set(
+            xlabel="error (predicted - true, years)",
+            ylabel="loss",
+            title="whole range" if limit == max_error else f"within +/-{limit:g} years",
+        )
     axes[0].legend()
     fig.tight_layout()
     return fig
@@ -292,8 +356,11 @@ def outlier_influence(errors, delta: float = 5.0) -> pd.DataFrame:
 
     errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
     worst = int(np.argmax(np.abs(errors)))
-    losses = {"MSE": keras.losses.mean_squared_error, "MAE": keras.losses.mean_absolute_error,
-              f"Huber (delta={delta:g})": lambda t, p: keras.losses.huber(t, p, delta=delta)}
+    losses = {
+        "MSE": keras.losses.mean_squared_error,
+        "MAE": keras.losses.mean_absolute_error,
+        f"Huber (delta={delta:g})": lambda t, p: keras.losses.huber(t, p, delta=delta),
+    }
     rows = []
     for label, fn in losses.items():
         pred = tf.Variable(errors)
@@ -302,9 +369,14 @@ def outlier_influence(errors, delta: float = 5.0) -> pd.DataFrame:
             total = tf.reduce_mean(per_example)
         grad = np.abs(tape.gradient(total, pred).numpy().reshape(-1))
         per_example = per_example.numpy().reshape(-1)
-        rows.append({"loss": label, "batch loss": float(total.numpy()),
-                     "share of loss from the outlier": float(per_example[worst] / per_example.sum()),
-                     "share of gradient from the outlier": float(grad[worst] / grad.sum())})
+        rows.append(
+            {
+                "loss": label,
+                "batch loss": float(total.numpy()),
+                "share of loss from the outlier": float(per_example[worst] / per_example.sum()),
+                "share of gradient from the outlier": float(grad[worst] / grad.sum()),
+            }
+        )
     return pd.DataFrame(rows).set_index("loss")
 
 
@@ -327,11 +399,17 @@ def initial_loss_magnitudes(model: keras.Model, images, labels: dict, delta: flo
         return float(np.mean(keras.ops.convert_to_numpy(value)))
 
     bce = mean(keras.losses.binary_crossentropy(gender_true, gender_prob))
-    rows = [("age", "MSE", mean(keras.losses.mean_squared_error(age_true, age_pred)), "years²"),
-            ("age", "MAE", mean(keras.losses.mean_absolute_error(age_true, age_pred)), "years"),
-            ("age", f"Huber (delta={delta:g})", mean(keras.losses.huber(age_true, age_pred, delta=delta)),
-             "years (beyond delta)"),
-            ("gender", "binary cross-entropy", bce, "nats")]
+    rows = [
+        ("age", "MSE", mean(keras.losses.mean_squared_error(age_true, age_pred)), "years²"),
+        ("age", "MAE", mean(keras.losses.mean_absolute_error(age_true, age_pred)), "years"),
+        (
+            "age",
+            f"Huber (delta={delta:g})",
+            mean(keras.losses.huber(age_true, age_pred, delta=delta)),
+            "years (beyond delta)",
+        ),
+        ("gender", "binary cross-entropy", bce, "nats"),
+    ]
     table = pd.DataFrame(rows, columns=["head", "loss", "value", "unit"])
     table["times the gender loss"] = table["value"] / bce
     return table.set_index(["head", "loss"])

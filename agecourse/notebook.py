@@ -18,9 +18,19 @@ COURSE_REPO = "agecourse/agecourse"
 COURSE_REF = "main"
 
 LESSONS = {
-    1: "01_load", 2: "02_explore", 3: "03_preprocess", 4: "04_balance", 5: "05_augment",
-    6: "06_build_cnn", 7: "07_compile", 8: "08_train", 9: "09_evaluate", 10: "10_transfer_learning",
-    11: "11_gradcam", 12: "12_bias", 13: "13_deploy",
+    1: "01_load",
+    2: "02_explore",
+    3: "03_preprocess",
+    4: "04_balance",
+    5: "05_augment",
+    6: "06_build_cnn",
+    7: "07_compile",
+    8: "08_train",
+    9: "09_evaluate",
+    10: "10_transfer_learning",
+    11: "11_gradcam",
+    12: "12_bias",
+    13: "13_deploy",
 }
 
 
@@ -41,12 +51,19 @@ def versions() -> dict[str, str]:
     import pandas
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "agecourse": __version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__}
+    return {
+        "python": platform.python_version(),
+        "agecourse": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
 
 
-def setup(lesson: int, profile: str | None = None, seed: int | None = None, quiet: bool = False,
-          **overrides) -> Settings:
+def setup(
+    lesson: int, profile: str | None = None, seed: int | None = None, quiet: bool = False, **overrides
+) -> Settings:
     """Prepare a lesson: choose the profile, seed everything, check for a GPU, print versions.
 
     In the ``gpu`` profile mixed precision is turned on. When Colab has no GPU runtime a warning
@@ -68,8 +85,11 @@ def setup(lesson: int, profile: str | None = None, seed: int | None = None, quie
     if settings.mixed_precision and not gpus:
         warnings.warn("the 'gpu' profile asks for mixed precision but no GPU is visible: using float32", stacklevel=2)
     if in_colab() and not gpus:
-        warnings.warn("This Colab runtime has no GPU: training will be slow. "
-                      "Use Runtime > Change runtime type > GPU, then run the notebook again.", stacklevel=2)
+        warnings.warn(
+            "This Colab runtime has no GPU: training will be slow. "
+            "Use Runtime > Change runtime type > GPU, then run the notebook again.",
+            stacklevel=2,
+        )
     if not in_colab():
         matplotlib.rcParams["figure.dpi"] = 90
     if not quiet:

@@ -42,15 +42,19 @@ def datasets(settings: Settings, split: Split, augment=None, image_size: int | N
     """``(train, val, test)`` ``tf.data`` pipelines for a split: training shuffled (seeded) and
     optionally augmented, validation and test in file order."""
     size = image_size or settings.image_size
-    train = make_dataset(split.train, size, settings.batch_size, shuffle=True, seed=settings.seed,
-                         augment=augment)
+    train = make_dataset(split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, augment=augment)
     val = make_dataset(split.val, size, settings.batch_size)
     test = make_dataset(split.test, size, settings.batch_size)
     return train, val, test
 
 
-def train_model_a(settings: Settings, split: Split, epochs: int | None = None, verbose: int | str = "auto",
-                  checkpoint: str | os.PathLike | None = None):
+def train_model_a(
+    settings: Settings,
+    split: Split,
+    epochs: int | None = None,
+    verbose: int | str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+):
     """Build, compile and train Model A with the profile's settings; returns ``(model, history)``."""
     from agecourse.augment import make_augmentation
     from agecourse.models import build_model_a, compile_model
@@ -59,11 +63,11 @@ def train_model_a(settings: Settings, split: Split, epochs: int | None = None, v
     set_seed(settings.seed)
     train, val, _ = datasets(settings, split)
     age_init = float(split.train["age"].mean())
-    model = build_model_a(settings.image_size, filters=settings.model_filters, age_init=age_init,
-                          augment=make_augmentation())
+    model = build_model_a(
+        settings.image_size, filters=settings.model_filters, age_init=age_init, augment=make_augmentation()
+    )
     compile_model(model, learning_rate=settings.learning_rate)
-    history = train_model(model, train, val, epochs=epochs or settings.epochs, checkpoint=checkpoint,
-                          verbose=verbose)
+    history = train_model(model, train, val, epochs=epochs or settings.epochs, checkpoint=checkpoint, verbose=verbose)
     return model, history
 
 
@@ -116,27 +120,61 @@ def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", ver
     _, _, test = datasets(settings, split)
     table = ev.predict_table(model, test, split.test)
     metrics = ev.evaluate_table(table)
-    metrics["data"] = {"source": loaded.source, "synthetic": settings.uses_synthetic,
-                       "accepted": len(loaded.images), "rejected": len(loaded.rejects),
-                       "split": split.sizes()}
-    metrics["settings"] = {"profile": settings.profile, "image_size": settings.image_size,
-                           "epochs_max": settings.epochs, "epochs_run": len(history.get("loss", [])),
-                           "batch_size": settings.batch_size, "seed": settings.seed,
-                           "filters": list(settings.model_filters)}
+    metrics["data"] = {
+        "source": loaded.source,
+        "synthetic": settings.uses_synthetic,
+        "accepted": len(loaded.images),
+        "rejected": len(loaded.rejects),
+        "split": split.sizes(),
+    }
+    metrics["settings"] = {
+        "profile": settings.profile,
+        "image_size": settings.image_size,
+        "epochs_max": settings.epochs,
+        "epochs_run": len(history.get("loss", [])),
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+        "filters": list(settings.model_filters),
+    }
     metrics["seconds"] = {"total": round(time.perf_counter() - start, 1), "to_trained": round(train_seconds, 1)}
     model.save(out / "model_a.keras")
     save_history(history, out / "history.json")
     ev.save_metrics(metrics, out / "metrics.json")
     label = "synthetic faces" if settings.uses_synthetic else "UTKFace"
-    figures = {"learning_curves.png": plot_history(history, f"Model A learning curves ({label})"),
-               "predicted_vs_actual.png": ev.plot_predicted_vs_actual(table, f"Model A on the test split ({label})"),
-               "age_error_histogram.png": ev.plot_error_histogram(table),
-               "age_mae_per_band.png": ev.plot_band_mae({"Model A": table}),
-               "gender_confusion_matrix.png": ev.plot_confusion_matrix(table)}
+    figures = {
+        "learning_curves.png": plot_history(history, f"Model A learning curves ({label})"),
+        "predicted_vs_actual.png": ev.plot_predicted_vs_actual(table, f"Model A on the test split ({label})"),
+        "age_error_histogram.png": ev.plot_error_histogram(table),
+        "age_mae_per_band.png": ev.plot_band_mae({"Model A": table}),
+        "gender_confusion_matrix.png": ev.plot_confusion_matrix(table),
+    }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
-    print(f"Test: age MAE {metrics['age']['mae']:.2f} years, gender accuracy {metrics['gender']['accuracy']:.1%} "
-          f"on {len(table)} {label} images; {metrics['seconds']['total']:.0f} s in all")
+    print(
+        f"Test: age MAE {metrics['age']['mae']:.2f} years, gender accuracy {metrics['gender']['accuracy']:.1%} "
+        f"on {len(table)} {label} images; {metrics['seconds']['total']:.0f} s in all"
+    )
     print(f"Wrote metrics, plots and the model to {out.resolve()}")
     return metrics
+
+
+def get_model_b(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
+    """Model B (lesson 10): loaded from ``model_b.keras`` if saved, else trained now with
+    :func:`agecourse.transfer.train_model_b` and saved."""
+    import keras
+
+    from agecourse.transfer import train_model_b  # also registers BackbonePreprocess for loading
+
+    path = settings.artifacts_dir / "model_b.keras"
+    if path.exists() and not retrain:
+        if verbose:
+            print(f"Loaded the saved Model B from {path}")
+        return keras.models.load_model(path)
+    if verbose:
+        print(f"No saved Model B at {path}: training one now with the '{settings.profile}' settings.")
+    split = split if split is not None else get_split(settings, verbose=verbose)
+    model, _, _ = train_model_b(settings, split, verbose=2 if verbose else 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model

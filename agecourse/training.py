@@ -35,9 +35,13 @@ def enable_mixed_precision(enabled: bool) -> str:
     return policy
 
 
-def make_callbacks(checkpoint: str | os.PathLike | None = None, patience: int = 5,
-                   lr_patience: int = 2, monitor: str = "val_loss",
-                   log_csv: str | os.PathLike | None = None) -> list[keras.callbacks.Callback]:
+def make_callbacks(
+    checkpoint: str | os.PathLike | None = None,
+    patience: int = 5,
+    lr_patience: int = 2,
+    monitor: str = "val_loss",
+    log_csv: str | os.PathLike | None = None,
+) -> list[keras.callbacks.Callback]:
     """The standard callbacks: early stopping (best weights restored), learning-rate reduction on
     plateaus, and optionally a best-model checkpoint and a CSV log of every epoch."""
     callbacks: list[keras.callbacks.Callback] = [
@@ -53,8 +57,16 @@ def make_callbacks(checkpoint: str | os.PathLike | None = None, patience: int = 
     return callbacks
 
 
-def train_model(model: keras.Model, train_ds, val_ds, epochs: int, checkpoint: str | os.PathLike | None = None,
-                patience: int = 5, verbose: int | str = "auto", extra_callbacks=()) -> dict[str, list[float]]:
+def train_model(
+    model: keras.Model,
+    train_ds,
+    val_ds,
+    epochs: int,
+    checkpoint: str | os.PathLike | None = None,
+    patience: int = 5,
+    verbose: int | str = "auto",
+    extra_callbacks=(),
+) -> dict[str, list[float]]:
     """Fit a compiled model with :func:`make_callbacks`; returns the history as a plain dict."""
     callbacks = make_callbacks(checkpoint=checkpoint, patience=patience) + list(extra_callbacks)
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
@@ -133,8 +145,14 @@ def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
     return int(value)
 
 
-def compare_age_losses(settings, split, losses=("mse", "mae", "huber"), epochs: int = 1,
-                       max_train: int | None = 2000, verbose: int | str = 0) -> pd.DataFrame:
+def compare_age_losses(
+    settings,
+    split,
+    losses=("mse", "mae", "huber"),
+    epochs: int = 1,
+    max_train: int | None = 2000,
+    verbose: int | str = 0,
+) -> pd.DataFrame:
     """Lesson 07's quick experiment: a fresh Model A per age loss, same seed, data and budget.
 
     Each model is compiled with :func:`agecourse.models.compile_model` (AdamW, that loss's
@@ -161,15 +179,23 @@ def compare_age_losses(settings, split, losses=("mse", "mae", "huber"), epochs: 
     rows = []
     for loss in losses:
         set_seed(settings.seed)
-        model = build_model_a(settings.image_size, filters=settings.model_filters,
-                              age_init=float(train_images["age"].mean()))
+        model = build_model_a(
+            settings.image_size, filters=settings.model_filters, age_init=float(train_images["age"].mean())
+        )
         weights = default_loss_weights(loss)
         compile_model(model, learning_rate=settings.learning_rate, age_loss=loss, loss_weights=weights)
         start = time.perf_counter()
         model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         scores = model.evaluate(val, verbose=0, return_dict=True)
-        rows.append({"age loss": loss, "loss weights (age:gender)": f"{weights['age']:g}:{weights['gender']:g}",
-                     "epochs": epochs, "train images": len(train_images),
-                     "val age MAE": scores["age_mae"], "val gender accuracy": scores["gender_accuracy"],
-                     "seconds": round(time.perf_counter() - start, 1)})
+        rows.append(
+            {
+                "age loss": loss,
+                "loss weights (age:gender)": f"{weights['age']:g}:{weights['gender']:g}",
+                "epochs": epochs,
+                "train images": len(train_images),
+                "val age MAE": scores["age_mae"],
+                "val gender accuracy": scores["gender_accuracy"],
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
     return pd.DataFrame(rows).set_index("age loss")

@@ -106,20 +106,40 @@ def main() -> None:
             kind = build_set(folder, args.n)
         results = {}
         for mode in ("agecourse", "naive", "agecourse"):  # agecourse twice: first pass warms the page cache
-            out = subprocess.run([sys.executable, __file__, "--child", mode, "--folder", str(folder),
-                                  "--size", str(args.size), "--batch", str(args.batch)],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    mode,
+                    "--folder",
+                    str(folder),
+                    "--size",
+                    str(args.size),
+                    "--batch",
+                    str(args.batch),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-            results[mode] = json.loads(line[len("RESULT "):])
+            results[mode] = json.loads(line[len("RESULT ") :])
             print(mode, results[mode])
         naive, ours = results["naive"], results["agecourse"]
-        write_result("pipeline", {
-            "settings": {"images": args.n, "image_size": args.size, "batch_size": args.batch, "data": kind},
-            "agecourse": ours, "naive": naive,
-            "speedup": ours["images_per_s"] / naive["images_per_s"],
-            "targets": {"agecourse_peak_rss_le_1_5_gb": ours["peak_rss_mb"] <= 1536,
-                        "speedup_ge_2x": ours["images_per_s"] >= 2 * naive["images_per_s"]},
-        })
+        write_result(
+            "pipeline",
+            {
+                "settings": {"images": args.n, "image_size": args.size, "batch_size": args.batch, "data": kind},
+                "agecourse": ours,
+                "naive": naive,
+                "speedup": ours["images_per_s"] / naive["images_per_s"],
+                "targets": {
+                    "agecourse_peak_rss_le_1_5_gb": ours["peak_rss_mb"] <= 1536,
+                    "speedup_ge_2x": ours["images_per_s"] >= 2 * naive["images_per_s"],
+                },
+            },
+        )
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

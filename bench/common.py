@@ -25,14 +25,20 @@ def machine() -> dict:
     cpu = platform.processor() or "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():  # Linux only; elsewhere platform.processor() is the best available
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     ram_gb = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         ram_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": ram_gb, "os": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def versions() -> dict:
@@ -55,8 +61,14 @@ def peak_rss_mb() -> float:
 def write_result(name: str, payload: dict) -> Path:
     """Write ``bench/results/<name>.json`` with machine, versions and a timestamp added."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
-               "versions": versions(), "command": " ".join([Path(sys.executable).name] + sys.argv), **payload}
+    payload = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "versions": versions(),
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"wrote {path}")

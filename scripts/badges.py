@@ -57,8 +57,12 @@ def update(path: Path) -> bool:
 
 def notebooks() -> list[Path]:
     """Every notebook the course ships: lessons, exercises and solutions."""
-    return sorted(p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts)
+    return sorted(
+        p
+        for folder in ("notebooks", "exercises", "solutions")
+        for p in (ROOT / folder).rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts
+    )
 
 
 def main() -> int:

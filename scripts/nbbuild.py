@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SETUP = '''# Setup: on Colab, install the course package at the version that matches this notebook.
+SETUP = """# Setup: on Colab, install the course package at the version that matches this notebook.
 # Locally and on Binder it is already installed (see the README), so nothing is downloaded.
 import sys
 
@@ -29,7 +29,7 @@ if "google.colab" in sys.modules:
 
 from agecourse.notebook import setup
 
-settings = setup(lesson={number})  # profile (ci / cpu / gpu), seed, versions, GPU check'''
+settings = setup(lesson={number})  # profile (ci / cpu / gpu), seed, versions, GPU check"""
 
 
 def md(text: str):
@@ -42,22 +42,34 @@ def code(text: str):
     return new_code_cell(text.strip("\n"))
 
 
-def lesson(number: int, slug: str, title: str, objectives: list[str], cells: list, summary: list[str],
-           intro: str = "", exercise_hint: str = "") -> Path:
+def lesson(
+    number: int,
+    slug: str,
+    title: str,
+    objectives: list[str],
+    cells: list,
+    summary: list[str],
+    intro: str = "",
+    exercise_hint: str = "",
+) -> Path:
     """Write ``notebooks/NN_slug.ipynb`` with the standard head and tail around ``cells``."""
     name = f"{number:02d}_{slug}.ipynb"
     head = [
         md(f"# Lesson {number:02d} — {title}\n\n{intro}".rstrip()),
         md("## Learning objectives\n\n" + "\n".join(f"- {o}" for o in objectives)),
-        md("## Setup\n\nRun this cell first. It picks the **profile** (`ci`, `cpu` or `gpu`, see "
-           "`agecourse.config`), seeds everything and prints versions. Set `AGECOURSE_DATA` to a folder or "
-           "archive of UTKFace to use real faces; without it the lesson uses *synthetic* faces."),
+        md(
+            "## Setup\n\nRun this cell first. It picks the **profile** (`ci`, `cpu` or `gpu`, see "
+            "`agecourse.config`), seeds everything and prints versions. Set `AGECOURSE_DATA` to a folder or "
+            "archive of UTKFace to use real faces; without it the lesson uses *synthetic* faces."
+        ),
         code(SETUP.format(number=number)),
     ]
     tail = [
         md("## Summary\n\n" + "\n".join(f"- {s}" for s in summary)),
-        md(f"## Exercises\n\nPractise this lesson in [`exercises/{name}`](../exercises/{name}) "
-           f"(solutions for instructors in `solutions/`). {exercise_hint}".rstrip()),
+        md(
+            f"## Exercises\n\nPractise this lesson in [`exercises/{name}`](../exercises/{name}) "
+            f"(solutions for instructors in `solutions/`). {exercise_hint}".rstrip()
+        ),
     ]
     nb = new_notebook(cells=head + list(cells) + tail)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

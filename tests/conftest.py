@@ -25,8 +25,9 @@ shutil.rmtree(os.environ["AGECOURSE_ARTIFACTS"], ignore_errors=True)
 os.environ.pop("AGECOURSE_DATA", None)  # the ci profile never reads a local copy of UTKFace
 
 
-def write_image(path: Path, size: tuple[int, int] = (40, 40), mode: str = "RGB", fmt: str = "JPEG",
-                seed: int = 0) -> Path:
+def write_image(
+    path: Path, size: tuple[int, int] = (40, 40), mode: str = "RGB", fmt: str = "JPEG", seed: int = 0
+) -> Path:
     """Write a small random image of the given mode and format (helper for fixtures)."""
     from PIL import Image
 

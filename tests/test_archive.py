@@ -21,8 +21,11 @@ from agecourse.archive import (
     safe_extract,
 )
 
-NAMES = ["25_0_1_20170116174525125.jpg.chip.jpg", "3_1_2_20161219211452533.jpg.chip.jpg",
-         "61_0_0_20170111210110290.jpg.chip.jpg"]
+NAMES = [
+    "25_0_1_20170116174525125.jpg.chip.jpg",
+    "3_1_2_20161219211452533.jpg.chip.jpg",
+    "61_0_0_20170111210110290.jpg.chip.jpg",
+]
 
 
 def jpeg_bytes(seed: int = 0, size: int = 8) -> bytes:
@@ -79,10 +82,18 @@ def assert_nothing_written(dest: Path) -> None:
     assert not dest.exists() or not any(dest.rglob("*"))
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("a.zip", True), ("A.TAR.GZ", True), ("x.tgz", True), ("x.tar", True),
-    ("x.jpg", False), ("x.gz", False), ("folder", False),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.zip", True),
+        ("A.TAR.GZ", True),
+        ("x.tgz", True),
+        ("x.tar", True),
+        ("x.jpg", False),
+        ("x.gz", False),
+        ("folder", False),
+    ],
+)
 def test_is_archive(name, expected):
     assert is_archive(name) is expected
 
@@ -166,11 +177,14 @@ def test_zip_traversal_rejected(tmp_path):
     assert_nothing_written(dest)
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("..\\..\\evil.txt", "backslashes"),
-    ("C:/Windows/evil.txt", "Windows drive"),
-    ("/tmp/x", "absolute path"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("..\\..\\evil.txt", "backslashes"),
+        ("C:/Windows/evil.txt", "Windows drive"),
+        ("/tmp/x", "absolute path"),
+    ],
+)
 def test_zip_windows_and_absolute_names_rejected(tmp_path, name, reason):
     archive = make_zip(tmp_path / "win.zip", [(name, b"pwned")])
     with pytest.raises(UnsafeArchiveError, match=reason) as info:

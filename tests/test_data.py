@@ -9,30 +9,36 @@ from agecourse import data
 from agecourse.data import FilenameError, parse_filename
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("25_1_3_20170119171136578.jpg.chip.jpg", (25, 1, 3)),
-    ("1_0_0_20161219140623097.jpg", (1, 0, 0)),
-    ("116_1_4_20170110183726390.JPG", (116, 1, 4)),
-    ("0_0_2_20170110183726390.png", (0, 0, 2)),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("25_1_3_20170119171136578.jpg.chip.jpg", (25, 1, 3)),
+        ("1_0_0_20161219140623097.jpg", (1, 0, 0)),
+        ("116_1_4_20170110183726390.JPG", (116, 1, 4)),
+        ("0_0_2_20170110183726390.png", (0, 0, 2)),
+    ],
+)
 def test_parse_filename_accepts_valid_names(name, expected):
     labels = parse_filename(name)
     assert (labels.age, labels.gender, labels.race) == expected
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("61_3_20170109150557335.jpg.chip.jpg", "missing field"),
-    ("25_1_20170119171136578.jpg", "missing field"),
-    ("x_1_3_20170119171136578.jpg", "age is not a non-negative integer"),
-    ("25_m_3_20170119171136578.jpg", "gender is not a non-negative integer"),
-    ("25_2_3_20170119171136578.jpg", "gender not 0/1"),
-    ("25_1_5_20170119171136578.jpg", "race not 0-4"),
-    ("117_1_3_20170119171136578.jpg", "age outside 0-116"),
-    ("-3_1_3_20170119171136578.jpg", "age is not a non-negative integer"),
-    ("25_1_3_20170119171136578.txt", "not an image extension"),
-    ("25_1_3_2017_01.jpg", "too many fields"),
-    ("README", "not an image extension"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("61_3_20170109150557335.jpg.chip.jpg", "missing field"),
+        ("25_1_20170119171136578.jpg", "missing field"),
+        ("x_1_3_20170119171136578.jpg", "age is not a non-negative integer"),
+        ("25_m_3_20170119171136578.jpg", "gender is not a non-negative integer"),
+        ("25_2_3_20170119171136578.jpg", "gender not 0/1"),
+        ("25_1_5_20170119171136578.jpg", "race not 0-4"),
+        ("117_1_3_20170119171136578.jpg", "age outside 0-116"),
+        ("-3_1_3_20170119171136578.jpg", "age is not a non-negative integer"),
+        ("25_1_3_20170119171136578.txt", "not an image extension"),
+        ("25_1_3_2017_01.jpg", "too many fields"),
+        ("README", "not an image extension"),
+    ],
+)
 def test_parse_filename_rejects_with_reason(name, reason):
     with pytest.raises(FilenameError, match=reason):
         parse_filename(name)
@@ -144,9 +150,10 @@ def test_pipeline_streams_with_labels_and_weights(synthetic_dir):
     ds = data.make_dataset(images, image_size=24, batch_size=16, shuffle=True, seed=1, sample_weight="weight")
     x, y, w = next(iter(ds))
     assert x.shape == (16, 24, 24, 3) and set(y) == {"age", "gender"} and float(w[0]) == 2.0
-    first = [float(v) for v in next(iter(ds))[1]["age"]]
+    first = [float(v) for v in next(iter(data.make_dataset(images, 24, 16, shuffle=True, seed=1)))[1]["age"]]
     again = [float(v) for v in next(iter(data.make_dataset(images, 24, 16, shuffle=True, seed=1)))[1]["age"]]
     assert first == again  # same seed, same order
+    assert first != [float(a) for a in images["age"].head(16)]  # and it is shuffled
 
 
 def test_pipeline_memory_cache(synthetic_dir):

@@ -109,8 +109,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def utk_archive(folder: Path, name: str = "utk.tar.gz", n: int = N_IMAGES) -> tuple[Path, str]:
     """A tar.gz of ``n`` UTKFace-named JPEGs plus a non-image; returns (path, sha256)."""
-    entries = [(f"UTKFace/{20 + i}_{i % 2}_{i % 5}_2017011617452{i}125.jpg.chip.jpg", jpeg_bytes(i))
-               for i in range(n)]
+    entries = [(f"UTKFace/{20 + i}_{i % 2}_{i % 5}_2017011617452{i}125.jpg.chip.jpg", jpeg_bytes(i)) for i in range(n)]
     path = make_tar(folder / name, [*entries, ("UTKFace/README.txt", b"not an image")])
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -198,8 +197,7 @@ def test_fetch_good_source(server, cache):
 def test_fetch_without_extract_returns_archive(server, cache):
     base, served, _ = server
     path, sha = utk_archive(served)
-    result = fetch([Source("local", f"{base}/utk.tar.gz", sha, None, "utk.tar.gz")], extract=False,
-                   progress=False)
+    result = fetch([Source("local", f"{base}/utk.tar.gz", sha, None, "utk.tar.gz")], extract=False, progress=False)
     assert result == cache / "downloads" / "local" / "utk.tar.gz"
     assert result.read_bytes() == path.read_bytes()
 
@@ -223,8 +221,10 @@ def test_fetch_checksum_mismatch_leaves_nothing(server, cache):
 def test_fetch_falls_back_after_404(server, cache):
     base, served, _ = server
     _, sha = utk_archive(served)
-    sources = [Source("gone", f"{base}/missing.tar.gz", None, None, "missing.tar.gz"),
-               Source("good", f"{base}/utk.tar.gz", sha, N_IMAGES, "utk.tar.gz")]
+    sources = [
+        Source("gone", f"{base}/missing.tar.gz", None, None, "missing.tar.gz"),
+        Source("good", f"{base}/utk.tar.gz", sha, N_IMAGES, "utk.tar.gz"),
+    ]
     with pytest.warns(SourceFailedWarning, match=r"source gone failed: .*HTTP 404"):
         folder = fetch(sources, progress=False)
     assert dl.count_utkface_images(folder) == N_IMAGES
@@ -233,8 +233,10 @@ def test_fetch_falls_back_after_404(server, cache):
 def test_fetch_all_sources_fail(server, cache):
     base, served, _ = server
     utk_archive(served)
-    sources = [Source("gone", f"{base}/missing.tar.gz", None, None, "missing.tar.gz"),
-               Source("cut", f"{base}/truncated/utk.tar.gz", None, None, "utk.tar.gz")]
+    sources = [
+        Source("gone", f"{base}/missing.tar.gz", None, None, "missing.tar.gz"),
+        Source("cut", f"{base}/truncated/utk.tar.gz", None, None, "utk.tar.gz"),
+    ]
     with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError) as info:
         fetch(sources, progress=False)
     message = str(info.value)
@@ -249,8 +251,10 @@ def test_fetch_too_few_images_is_a_failure(server, cache):
     base, served, _ = server
     _, sha = utk_archive(served)
     source = Source("small", f"{base}/utk.tar.gz", sha, N_IMAGES + 1, "utk.tar.gz")
-    with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError,
-                                                          match=f"holds {N_IMAGES} UTKFace-named images"):
+    with (
+        pytest.warns(SourceFailedWarning),
+        pytest.raises(DownloadError, match=f"holds {N_IMAGES} UTKFace-named images"),
+    ):
         fetch([source], progress=False)
     # Neither the archive nor its extraction is kept for a later run to trust.
     assert leftovers(cache) == []
@@ -258,8 +262,7 @@ def test_fetch_too_few_images_is_a_failure(server, cache):
 
 def test_fetch_hostile_archive_is_a_failure(server, cache):
     base, served, _ = server
-    make_zip(served / "evil.zip", [("UTKFace/1_0_0_20170101000000000.jpg", jpeg_bytes()),
-                                   ("../../evil.txt", b"pwned")])
+    make_zip(served / "evil.zip", [("UTKFace/1_0_0_20170101000000000.jpg", jpeg_bytes()), ("../../evil.txt", b"pwned")])
     with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError, match="unsafe entry"):
         fetch([Source("evil", f"{base}/evil.zip", None, None, "evil.zip")], progress=False)
     assert not any(p.name == "evil.txt" for p in cache.parent.rglob("evil.txt"))

@@ -11,8 +11,14 @@ from agecourse.data import age_band
 
 
 def _table():
-    table = pd.DataFrame({"age": [10, 20, 30, 40], "gender": [0, 0, 1, 1],
-                          "age_pred": [12.0, 18.0, 30.0, 50.0], "gender_prob": [0.2, 0.7, 0.9, 0.4]})
+    table = pd.DataFrame(
+        {
+            "age": [10, 20, 30, 40],
+            "gender": [0, 0, 1, 1],
+            "age_pred": [12.0, 18.0, 30.0, 50.0],
+            "gender_prob": [0.2, 0.7, 0.9, 0.4],
+        }
+    )
     table["gender_pred"] = (table["gender_prob"] >= 0.5).astype(int)
     table["age_error"] = table["age_pred"] - table["age"]
     table["age_band"] = age_band(table["age"])
@@ -59,8 +65,12 @@ def test_comparison_and_plots(tmp_path):
     table = _table()
     comparison = ev.comparison_table({"Model A": ev.evaluate_table(table)})
     assert comparison.iloc[0]["model"] == "Model A" and len(comparison) == 1 + len(ev.PUBLISHED_RESULTS)
-    for fig in (ev.plot_predicted_vs_actual(table), ev.plot_error_histogram(table),
-                ev.plot_band_mae({"A": table, "B": table}), ev.plot_confusion_matrix(table)):
+    for fig in (
+        ev.plot_predicted_vs_actual(table),
+        ev.plot_error_histogram(table),
+        ev.plot_band_mae({"A": table, "B": table}),
+        ev.plot_confusion_matrix(table),
+    ):
         fig.savefig(tmp_path / "plot.png")
         assert (tmp_path / "plot.png").stat().st_size > 1000
     assert ev.save_metrics({"x": np.float32(1.5)}, tmp_path / "m.json").read_text().strip().endswith("}")

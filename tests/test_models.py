@@ -12,7 +12,9 @@ from agecourse import augment, models, training
 def test_model_a_shapes_and_heads():
     model = models.build_model_a(48, filters=(8, 16), dense_units=16)
     assert [o.name.split("/")[0] for o in model.outputs] == ["age", "gender"] or set(model.output_names) == {
-        "age", "gender"}
+        "age",
+        "gender",
+    }
     x = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 3)).astype("float32")
     age, gender = model.predict(x, verbose=0)
     assert age.shape == (4, 1) and gender.shape == (4, 1)
@@ -58,8 +60,14 @@ def test_callbacks_and_history_plot(tmp_path):
     callbacks = training.make_callbacks(checkpoint=tmp_path / "m.keras", log_csv=tmp_path / "log.csv")
     kinds = {type(c).__name__ for c in callbacks}
     assert {"EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger"} <= kinds
-    history = {"loss": [3.0, 2.0], "val_loss": [3.5, 2.5], "age_mae": [9, 8], "val_age_mae": [10, 9],
-               "gender_accuracy": [0.5, 0.6], "val_gender_accuracy": [0.5, 0.55]}
+    history = {
+        "loss": [3.0, 2.0],
+        "val_loss": [3.5, 2.5],
+        "age_mae": [9, 8],
+        "val_age_mae": [10, 9],
+        "gender_accuracy": [0.5, 0.6],
+        "val_gender_accuracy": [0.5, 0.55],
+    }
     fig = training.plot_history(history)
     assert len(fig.axes) == 3
     assert training.save_history(history, tmp_path / "h.json").exists()

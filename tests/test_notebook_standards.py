@@ -49,6 +49,7 @@ def test_stored_without_outputs(path):
 
 
 def test_badges_up_to_date():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "badges.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "badges.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -42,6 +42,14 @@ def test_run_main_writes_metrics_plots_and_model(tmp_path, monkeypatch):
     assert written["count"] == written["data"]["split"]["test"]
     assert np.isfinite(written["age"]["mae"]) and 0 <= written["gender"]["accuracy"] <= 1
     assert metrics["age"]["mae"] == written["age"]["mae"]
-    for name in ("model_a.keras", "history.json", "split.csv", "learning_curves.png", "predicted_vs_actual.png",
-                 "age_error_histogram.png", "age_mae_per_band.png", "gender_confusion_matrix.png"):
+    for name in (
+        "model_a.keras",
+        "history.json",
+        "split.csv",
+        "learning_curves.png",
+        "predicted_vs_actual.png",
+        "age_error_histogram.png",
+        "age_mae_per_band.png",
+        "gender_confusion_matrix.png",
+    ):
         assert (tmp_path / "out" / name).stat().st_size > 0, name

@@ -1,0 +1,652 @@
+"""Using a trained model on new photos: save and load, find faces, predict age and gender, explain.
+
+Introduced in lesson 13 (deploy); ``agecourse predict`` is a thin wrapper around
+:func:`predict_many`.
+
+A model trained on UTKFace has only ever seen *chips*: faces aligned and cropped so that the face
+fills most of a square. A holiday photo is not a chip, so :func:`predict_faces` first turns each face
+in it into one:
+
+1. **read** the image from a path, bytes, a PIL image or an array; apply the EXIF orientation
+   (phones store portraits sideways plus a tag), and convert grayscale / RGBA / CMYK / palette to
+   RGB (transparent pixels become white);
+2. **detect** faces with OpenCV's bundled Haar cascade (frontal faces). Haar misses faces that touch
+   the image border, which is every UTKFace chip: on 100 real chips it found a face in about 6 of
+   10 images, but in 95 of 100 once the image was padded by 25 % of its size with replicated edge
+   pixels. So the image is always padded before detection and the boxes mapped back;
+3. **crop** like UTKFace: on real chips the Haar box is about 1.03 times the chip's side and its
+   centre sits 8 % of the side above the chip's centre, so the crop is a square of
+   ``CHIP_SIDE_PER_BOX`` times the box, moved down by ``CHIP_CENTRE_BELOW_BOX`` of its side; parts
+   outside the photo are filled by replicating the edge, then the crop is resized to the model's
+   input exactly as in training (:func:`agecourse.data.decode_and_resize`);
+4. **predict** age and the probability of "female" for all faces in one batch, optionally with a
+   Grad-CAM heat map per face (:mod:`agecourse.explain`, imported only when asked for).
+
+With ``detect=False`` the whole image is treated as one face (for images that are already chips).
+
+Problems raise a :class:`DeployError` (a ``ValueError``) subclass whose message names the file:
+:class:`ImageNotFound`, :class:`NotAnImage`, :class:`ImageTooSmall`, :class:`NoFaceFound`,
+:class:`ModelLoadError`. Detection never falls back silently to the whole image.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agecourse.data import GENDERS, MIN_IMAGE_SIDE
+
+if TYPE_CHECKING:
+    import keras
+    from PIL import Image as PILImage
+
+# Measured on 100 real UTKFace chips padded by 25 %: median Haar box side = 1.03 x chip side, box
+# centre at 0.42 of the chip's height. The inverse gives the chip around a detected box.
+CHIP_SIDE_PER_BOX = 0.97
+CHIP_CENTRE_BELOW_BOX = 0.08
+DETECT_PAD = 0.25  # replicated border added before detection, as a fraction of each side
+MAX_DETECT_SIDE = 1024  # larger photos are scaled down for detection only (speed)
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+
+ImageSource = "str | os.PathLike | bytes | PILImage.Image | np.ndarray"
+
+
+class DeployError(ValueError):
+    """A photo or model that cannot be used; the message names the file and what to do."""
+
+
+class ImageNotFound(DeployError):
+    """The image path does not exist or is not a file."""
+
+
+class NotAnImage(DeployError):
+    """The file exists but is not a readable image."""
+
+
+class ImageTooSmall(DeployError):
+    """The image is smaller than :data:`agecourse.data.MIN_IMAGE_SIDE` on a side."""
+
+
+class NoFaceFound(DeployError):
+    """Face detection found no face in the image."""
+
+
+class ModelLoadError(DeployError):
+    """The model file is missing or cannot be loaded."""
+
+
+# --- saving and loading ---------------------------------------------------------------------
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save a model in Keras' native ``.keras`` format (architecture, weights, compile settings),
+    creating the folder. Other suffixes are refused: ``.h5`` is legacy and loses custom layers."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: save models with a .keras suffix (the Keras 3 format)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
+
+
+def load_model(path: str | os.PathLike, compile: bool = False) -> keras.Model:
+    """Load a ``.keras`` model saved by the course (Model A or Model B) for predictions.
+
+    ``compile=False`` (the default) skips restoring the optimizer and losses, which prediction does
+    not need. Raises :class:`ModelLoadError` naming the file when it is missing or unreadable.
+    """
+    import keras
+
+    import agecourse.transfer  # noqa: F401  (registers Model B's preprocessing layer for loading)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file")
+    if path.suffix != ".keras":
+        raise ModelLoadError(f"{path}: not a .keras model file (save one with agecourse.deploy.save_model)")
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except (ValueError, OSError, TypeError, KeyError) as err:
+        raise ModelLoadError(f"{path}: cannot load as a Keras model ({err})") from err
+
+
+def input_size(model: keras.Model) -> tuple[int, int]:
+    """``(height, width)`` of the model's image input."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or not shape[1] or not shape[2]:
+        raise ValueError(f"{model.name} does not take fixed-size images (input shape {shape})")
+    return int(shape[1]), int(shape[2])
+
+
+# --- reading images -------------------------------------------------------------------------
+
+
+def _source_name(source: Any, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    filename = getattr(source, "filename", "")
+    if filename:
+        return str(filename)
+    return f"<{type(source).__name__}>"
+
+
+def _pil_to_rgb(image: PILImage.Image) -> np.ndarray:
+    """EXIF-orient and convert any PIL image to an RGB uint8 array (transparency onto white)."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grayscale
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max() or 1.0
+        image = Image.fromarray((values / top * 255).round().astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        image = background
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _array_to_rgb(array: np.ndarray, name: str) -> np.ndarray:
+    """An RGB uint8 copy of an array image: (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) RGBA, values
+    0-255 (uint8 or float). Colour order must be RGB (OpenCV's ``imread`` gives BGR)."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise NotAnImage(f"{name}: not an image array (shape {array.shape}; expected (h, w), (h, w, 3) or (h, w, 4))")
+    if not np.issubdtype(array.dtype, np.number) or array.size == 0:
+        raise NotAnImage(f"{name}: not an image array (dtype {array.dtype}, {array.size} values)")
+    values = np.clip(np.nan_to_num(array.astype(np.float32)), 0, 255)
+    if values.shape[-1] == 4:  # RGBA onto white
+        alpha = values[..., 3:] / 255.0
+        values = values[..., :3] * alpha + 255.0 * (1 - alpha)
+    return values.round().astype(np.uint8)
+
+
+def read_image(source, name: str | None = None) -> np.ndarray:
+    """Any image source as an upright RGB uint8 array ``(h, w, 3)``.
+
+    ``source`` may be a file path, the file's bytes (e.g. from a notebook upload), a PIL image or a
+    NumPy array (RGB order). EXIF orientation is applied; grayscale, RGBA, CMYK, palette and 16-bit
+    images are converted. Raises :class:`ImageNotFound`, :class:`NotAnImage` or
+    :class:`ImageTooSmall` (smaller than ``MIN_IMAGE_SIDE`` px on a side), naming ``name`` or the file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    label = _source_name(source, name)
+    if isinstance(source, np.ndarray):
+        rgb = _array_to_rgb(source, label)
+    elif isinstance(source, Image.Image):
+        rgb = _pil_to_rgb(source)
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            stream = io.BytesIO(bytes(source))
+        elif isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.exists():
+                raise ImageNotFound(f"{label}: no such file")
+            if not path.is_file():
+                raise ImageNotFound(f"{label}: not a file")
+            stream = path
+        else:
+            raise TypeError(
+                f"cannot read an image from a {type(source).__name__}; pass a path, bytes, a PIL image or a NumPy array"
+            )
+        try:
+            with Image.open(stream) as image:
+                image.load()
+                rgb = _pil_to_rgb(image)
+        except UnidentifiedImageError as err:
+            raise NotAnImage(f"{label}: not an image (the file's contents are not a known image format)") from err
+        except (OSError, SyntaxError, ValueError) as err:
+            raise NotAnImage(f"{label}: not an image that can be decoded ({err})") from err
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageTooSmall(
+            f"{label}: image too small ({width}x{height} px); a face needs at least "
+            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px"
+        )
+    return rgb
+
+
+# --- detection and cropping -----------------------------------------------------------------
+
+_CASCADE = None
+
+
+def haar_cascade():
+    """OpenCV's bundled frontal-face Haar cascade, loaded once."""
+    global _CASCADE
+    if _CASCADE is None:
+        import cv2
+
+        cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_CASCADE))
+        if cascade.empty():
+            raise RuntimeError(
+                f"OpenCV could not load {HAAR_CASCADE} from {cv2.data.haarcascades}; "
+                "reinstall opencv-python-headless (4.x)"
+            )
+        _CASCADE = cascade
+    return _CASCADE
+
+
+def detect_faces(
+    rgb: np.ndarray,
+    pad: float = DETECT_PAD,
+    scale_factor: float = 1.1,
+    min_neighbors: int = 5,
+    max_side: int = MAX_DETECT_SIDE,
+) -> list[tuple[int, int, int, int]]:
+    """Face boxes ``(x, y, w, h)`` in pixel coordinates of ``rgb``, largest first.
+
+    The grayscale image is scaled down to at most ``max_side`` px, padded by ``pad`` of each side
+    with replicated edge pixels (Haar needs some context around a face), searched with the Haar
+    cascade, and the boxes mapped back to the original image and clipped to it.
+    """
+    import cv2
+
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    height, width = gray.shape
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        gray = cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    pad_y, pad_x = round(pad * gray.shape[0]), round(pad * gray.shape[1])
+    if pad > 0:
+        gray = cv2.copyMakeBorder(gray, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+    found = haar_cascade().detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors)
+    boxes = []
+    for x, y, w, h in found if len(found) else []:
+        x0, y0 = max(0.0, (x - pad_x) / scale), max(0.0, (y - pad_y) / scale)
+        x1, y1 = min(float(width), (x + w - pad_x) / scale), min(float(height), (y + h - pad_y) / scale)
+        if x1 - x0 >= 1 and y1 - y0 >= 1:
+            boxes.append((round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
+    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+
+
+def chip_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The square UTKFace-like crop ``(x, y, side, side)`` around a Haar face box (may extend past
+    the image; :func:`crop_chip` fills that part with replicated edge pixels)."""
+    x, y, w, h = box
+    side = max(1, round(CHIP_SIDE_PER_BOX * max(w, h)))
+    centre_x = x + w / 2
+    centre_y = y + h / 2 + CHIP_CENTRE_BELOW_BOX * side
+    return round(centre_x - side / 2), round(centre_y - side / 2), side, side
+
+
+def crop_chip(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Cut ``box`` ``(x, y, w, h)`` out of ``rgb``; parts outside the image replicate its edge."""
+    import cv2
+
+    x, y, w, h = box
+    height, width = rgb.shape[:2]
+    top, left = max(0, -y), max(0, -x)
+    bottom, right = max(0, y + h - height), max(0, x + w - width)
+    inside = rgb[max(0, y) : min(height, y + h), max(0, x) : min(width, x + w)]
+    if top or left or bottom or right:
+        inside = cv2.copyMakeBorder(np.ascontiguousarray(inside), top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return inside
+
+
+def to_model_input(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB crop to the model's input as training does: float32 0-255, antialiased."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(tf.convert_to_tensor(crop, tf.float32), size, antialias=True)
+    return tf.clip_by_value(resized, 0.0, 255.0).numpy()
+
+
+# --- predicting -----------------------------------------------------------------------------
+
+
+@dataclass
+class FacePrediction:
+    """One face found in a photo and what the model says about it.
+
+    Attributes:
+        box: ``(x, y, w, h)`` of the face in the (EXIF-upright) photo, in pixels.
+        crop_box: the square UTKFace-like crop fed to the model (may extend past the photo).
+        age: predicted age in years.
+        p_female: predicted probability that the face is female (UTKFace's gender code 1).
+        gender: ``"female"`` if ``p_female >= 0.5`` else ``"male"``.
+        detected: False when ``detect=False`` made the whole image the face.
+        crop: the model's input image (float32, 0-255), for showing or explaining.
+        heatmap: Grad-CAM map (0-1, the crop's size) of the gender decision, when asked for.
+    """
+
+    box: tuple[int, int, int, int]
+    crop_box: tuple[int, int, int, int]
+    age: float
+    p_female: float
+    gender: str
+    detected: bool = True
+    crop: np.ndarray | None = field(default=None, repr=False)
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+
+    def label(self) -> str:
+        """Short caption, e.g. ``"female (p=0.91), age 34"``."""
+        probability = self.p_female if self.gender == "female" else 1 - self.p_female
+        return f"{self.gender} ({probability:.0%}), age {self.age:.0f}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (no arrays)."""
+        return {
+            "box": [int(v) for v in self.box],
+            "crop_box": [int(v) for v in self.crop_box],
+            "age": round(float(self.age), 2),
+            "p_female": round(float(self.p_female), 4),
+            "gender": self.gender,
+            "detected": self.detected,
+        }
+
+
+def _predict_batch(model: keras.Model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ages, p_female)`` for a batch, whether the model returns a list or a dict."""
+    outputs = model(batch, training=False)
+    if isinstance(outputs, dict):
+        age, gender = outputs["age"], outputs["gender"]
+    else:
+        named = dict(zip(model.output_names, outputs))
+        age, gender = named["age"], named["gender"]
+    return np.asarray(age, dtype=np.float64).reshape(-1), np.asarray(gender, dtype=np.float64).reshape(-1)
+
+
+def predict_faces(
+    model: keras.Model,
+    image,
+    detect: bool = True,
+    gradcam: bool = False,
+    name: str | None = None,
+    max_faces: int | None = None,
+    gradcam_output: str = "gender",
+) -> list[FacePrediction]:
+    """Age and gender of every face in a photo.
+
+    Args:
+        model: a course model (inputs: square RGB images in 0-255; outputs ``age`` and ``gender``).
+        image: a file path, the file's bytes, a PIL image or an RGB array (see :func:`read_image`).
+        detect: find faces with the Haar cascade (default). ``False`` treats the whole image as one
+            already-cropped face, like a UTKFace chip.
+        gradcam: also compute a Grad-CAM heat map per face (slower; uses :mod:`agecourse.explain`).
+        name: how to name the image in error messages (default: its path or type).
+        max_faces: keep only the largest faces.
+        gradcam_output: ``"gender"`` or ``"age"``, the output the heat map explains.
+
+    Returns:
+        One :class:`FacePrediction` per face, largest face first.
+
+    Raises:
+        ImageNotFound, NotAnImage, ImageTooSmall, NoFaceFound: with the file named in the message.
+    """
+    label = _source_name(image, name)
+    rgb = read_image(image, name=label)
+    height, width = rgb.shape[:2]
+    if detect:
+        boxes = detect_faces(rgb)
+        if not boxes:
+            raise NoFaceFound(
+                f"{label}: no face found in the {width}x{height} px image. If it is already a "
+                "cropped face (like a UTKFace chip), use --no-detect (detect=False)."
+            )
+        crops = [chip_box(box) for box in boxes]
+    else:
+        boxes = [(0, 0, width, height)]
+        side = max(width, height)  # a non-square image is padded to a square around its centre
+        crops = [((width - side) // 2, (height - side) // 2, side, side)]
+    if max_faces is not None:
+        boxes, crops = boxes[:max_faces], crops[:max_faces]
+    size = input_size(model)
+    batch = np.stack([to_model_input(crop_chip(rgb, crop), size) for crop in crops])
+    ages, p_female = _predict_batch(model, batch)
+    heatmaps = [None] * len(batch)
+    if gradcam:
+        from agecourse.explain import gradcam_heatmaps
+
+        heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
+    return [
+        FacePrediction(
+            box=tuple(int(v) for v in box),
+            crop_box=tuple(int(v) for v in crop),
+            age=float(age),
+            p_female=float(p),
+            gender=GENDERS[int(p >= 0.5)],
+            detected=detect,
+            crop=face,
+            heatmap=heat,
+        )
+        for box, crop, age, p, face, heat in zip(boxes, crops, ages, p_female, batch, heatmaps)
+    ]
+
+
+@dataclass
+class ImageResult:
+    """The outcome for one image of :func:`predict_many`: its faces, or the error message."""
+
+    source: str
+    faces: list[FacePrediction] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the image was processed without an error."""
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``image``, ``faces`` (list of dicts) and ``error`` (``None`` when fine)."""
+        return {"image": self.source, "faces": [f.to_dict() for f in self.faces], "error": self.error}
+
+
+def predict_many(model: keras.Model, sources, detect: bool = True, gradcam: bool = False) -> list[ImageResult]:
+    """:func:`predict_faces` for several images; a bad image records its error and the others go on."""
+    results = []
+    for source in sources:
+        try:
+            results.append(ImageResult(str(source), predict_faces(model, source, detect=detect, gradcam=gradcam)))
+        except DeployError as err:
+            results.append(ImageResult(str(source), error=str(err)))
+    return results
+
+
+# --- drawing --------------------------------------------------------------------------------
+
+
+def draw_faces(image, faces: list[FacePrediction], name: str | None = None):
+    """The photo as a PIL image with each face boxed and captioned (age and gender)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rgb = (
+        image
+        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3
+        else read_image(image, name)
+    )
+    canvas = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(canvas)
+    line = max(2, round(max(canvas.size) / 250))
+    font = ImageFont.load_default(size=max(11, round(max(canvas.size) / 40)))
+    for face in faces:
+        x, y, w, h = face.box
+        colour = (220, 60, 120) if face.gender == "female" else (40, 110, 220)
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=line)
+        text = face.label()
+        left, top, right, bottom = draw.textbbox((x, y), text, font=font)
+        ty = y - (bottom - top) - 2 * line if y - (bottom - top) - 2 * line >= 0 else y + h + line
+        draw.rectangle([x, ty, x + (right - left) + 2 * line, ty + (bottom - top) + 2 * line], fill=colour)
+        draw.text((x + line, ty + line - (top - y)), text, fill=(255, 255, 255), font=font)
+    return canvas
+
+
+def face_overlays(faces: list[FacePrediction], alpha: float = 0.45) -> list[np.ndarray]:
+    """The Grad-CAM overlay (RGB uint8) of every face that has a heat map."""
+    from agecourse.explain import overlay
+
+    return [
+        overlay(face.crop, face.heatmap, alpha=alpha)
+        for face in faces
+        if face.heatmap is not None and face.crop is not None
+    ]
+
+
+def save_outputs(image, faces: list[FacePrediction], out_dir: str | os.PathLike, stem: str) -> list[Path]:
+    """Write ``<stem>_faces.png`` (boxes and captions) and, for faces with heat maps,
+    ``<stem>_face<i>_gradcam.png`` into ``out_dir``; returns the paths written."""
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}_faces.png"]
+    draw_faces(image, faces).save(paths[0])
+    for i, picture in enumerate(face_overlays(faces), start=1):
+        paths.append(out / f"{stem}_face{i}_gradcam.png")
+        Image.fromarray(picture).resize((192, 192), Image.Resampling.NEAREST).save(paths[-1])
+    return paths
+
+
+def _png_bytes(image) -> bytes:
+    from PIL import Image
+
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- the notebook app -----------------------------------------------------------------------
+
+
+def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True):
+    """A small ipywidgets app: upload a photo, see every face boxed with its predicted age and
+    gender, and (optionally) each face's Grad-CAM heat map. Errors (no face, not an image, too
+    small) are shown in the app instead of a traceback.
+
+    Returns an ``ipywidgets.VBox``; display it as the last line of a cell. Its ``analyse(content,
+    name)`` method runs the same steps on raw file bytes (what an upload delivers), for scripts and
+    tests.
+    """
+    import ipywidgets as widgets
+
+    upload = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
+    detect_box = widgets.Checkbox(value=detect, description="detect faces (untick for a cropped face)", indent=False)
+    gradcam_box = widgets.Checkbox(value=gradcam, description="Grad-CAM heat maps (gender)", indent=False)
+    results = widgets.VBox()
+    status = widgets.HTML("Upload a photo with one or more faces (JPEG or PNG).")
+
+    def analyse(content: bytes, name: str = "upload") -> list[FacePrediction]:
+        status.value = f"Analysing {name} ..."
+        try:
+            rgb = read_image(bytes(content), name=name)
+            faces = predict_faces(model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name)
+        except DeployError as err:
+            status.value = f"<span style='color:#b00020'><b>Cannot use this photo:</b> {err}</span>"
+            results.children = ()
+            return []
+        children = [
+            widgets.Image(
+                value=_png_bytes(draw_faces(rgb, faces)), format="png", layout=widgets.Layout(max_width="520px")
+            )
+        ]
+        overlays = face_overlays(faces)
+        if overlays:
+            tiles = []
+            for i, (face, picture) in enumerate(zip([f for f in faces if f.heatmap is not None], overlays), 1):
+                tiles.append(
+                    widgets.VBox(
+                        [
+                            widgets.Image(
+                                value=_png_bytes(np.kron(picture, np.ones((3, 3, 1), np.uint8))),
+                                format="png",
+                                width=144,
+                                height=144,
+                            ),
+                            widgets.HTML(f"face {i}: {face.label()}"),
+                        ]
+                    )
+                )
+            children.append(widgets.HBox(tiles))
+        results.children = tuple(children)
+        found = "face" if len(faces) == 1 else "faces"
+        status.value = f"{name}: {len(faces)} {found}. " + "; ".join(
+            f"face {i}: {f.label()}" for i, f in enumerate(faces, 1)
+        )
+        return faces
+
+    def on_upload(change) -> None:
+        files = change["new"]
+        if files:
+            analyse(files[0]["content"], files[0]["name"])
+
+    upload.observe(on_upload, names="value")
+    app = widgets.VBox([widgets.HBox([upload, detect_box, gradcam_box]), status, results])
+    app.analyse = analyse
+    return app
+
+
+# --- TensorFlow Lite ------------------------------------------------------------------------
+
+
+def export_tflite(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Convert a model to a TensorFlow Lite flat buffer (for phones and small devices), float32,
+    without quantisation; check it with :func:`tflite_parity` before shipping it."""
+    import contextlib
+
+    import tensorflow as tf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured variable
+        buffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    path.write_bytes(buffer)
+    return path
+
+
+def _tflite_interpreter(path: str | os.PathLike):
+    """LiteRT's interpreter (``ai_edge_litert``) when installed, else TensorFlow's deprecated one."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            return tf.lite.Interpreter(model_path=str(path))
+    return Interpreter(model_path=str(path))
+
+
+def tflite_predict(
+    path: str | os.PathLike, batch: np.ndarray, output_names: tuple[str, ...] = ("age", "gender")
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(ages, p_female)`` from a TensorFlow Lite model for a batch of model-sized images.
+
+    The converter names the outputs ``output_0``, ``output_1``, ... in the Keras model's output
+    order, which ``output_names`` gives (``model.output_names``).
+    """
+    runner = _tflite_interpreter(path).get_signature_runner()
+    input_name = next(iter(runner.get_input_details()))
+    ages, probs = [], []
+    for image in np.asarray(batch, np.float32):
+        result = runner(**{input_name: image[None]})
+        named = {output_names[int(key.rsplit("_", 1)[1])]: value for key, value in result.items()}
+        ages.append(float(np.reshape(named["age"], -1)[0]))
+        probs.append(float(np.reshape(named["gender"], -1)[0]))
+    return np.asarray(ages), np.asarray(probs)
+
+
+def tflite_parity(model: keras.Model, path: str | os.PathLike, batch: np.ndarray) -> dict[str, float]:
+    """Largest differences between the Keras model and its TensorFlow Lite copy on ``batch``:
+    ``age_years`` and ``p_female``. Float32 conversion should agree to about 1e-4."""
+    keras_age, keras_prob = _predict_batch(model, np.asarray(batch, np.float32))
+    lite_age, lite_prob = tflite_predict(path, batch, tuple(model.output_names))
+    return {
+        "age_years": float(np.abs(keras_age - lite_age).max()),
+        "p_female": float(np.abs(keras_prob - lite_prob).max()),
+    }

@@ -1,0 +1,276 @@
+"""Grad-CAM heat maps: which parts of a face pushed a prediction, with tf-keras-vis.
+
+Introduced in lesson 11 (Grad-CAM), for Model A (lesson 06) and Model B (lesson 10).
+
+Grad-CAM takes the last convolutional feature map of a model, weights each of its channels by the
+average gradient of a *score* with respect to that channel, sums the channels and keeps the positive
+part. The result, resized to the image, shows where the feature map held evidence that *raised the
+score*. What the score is decides what the map means:
+
+* gender (a sigmoid probability of "female"): the score is the probability of the class the model
+  chose, ``p`` for "female" and ``1 - p`` for "male", so the map explains the model's own decision;
+* age (a regression in years): the score is the predicted age itself, so the map shows regions whose
+  features pushed the predicted age *up*; ``direction="lower"`` shows those that pushed it down.
+
+Before explaining, the output activations are replaced by linear ones (tf-keras-vis'
+``ReplaceToLinear``, on a copy of the model). For gender that turns ``p`` into its logit: the
+gradient keeps its direction (the Grad-CAM map is the same after normalisation) but no longer
+vanishes when the sigmoid saturates at ``p`` close to 0 or 1.
+
+Score-CAM (tf-keras-vis ``Scorecam``) is not offered: it applies a softmax to each output, which for
+our one-unit outputs is always 1, so every channel would get the same weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METHODS = ("gradcam", "gradcam++")
+OUTPUTS = ("age", "gender")
+# Layers that come after the last convolutional feature map without being part of it.
+_SKIP_KINDS = ("Pooling", "Dropout", "Flatten")
+
+
+def last_conv_layer_name(model) -> str:
+    """Name of the last layer of ``model`` that outputs a spatial feature map (rank 4), skipping
+    pooling and dropout layers: ``block4_act2`` in Model A, ``out_relu`` in a MobileNetV2 Model B.
+
+    This is the layer Grad-CAM reads: the deepest one that still knows *where* things are.
+    """
+    for layer in reversed(model.layers):
+        if any(kind in type(layer).__name__ for kind in _SKIP_KINDS) or type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):  # a layer used more than once has no single output
+            continue
+        if len(shape) == 4:
+            return layer.name
+    raise ValueError(f"{model.name} has no convolutional feature map to explain")
+
+
+def gender_score(predicted_female):
+    """The gender score for a batch: ``p(female)`` where the model predicted female, ``1 - p``
+    (equivalently ``-p`` for gradients) where it predicted male.
+
+    This is tf-keras-vis' ``BinaryScore``: ``(2 * target - 1) * output``, one target per image.
+    """
+    from tf_keras_vis.utils.scores import BinaryScore
+
+    return BinaryScore([bool(v) for v in np.atleast_1d(predicted_female)])
+
+
+def age_score(direction: str = "raise"):
+    """The age score: the predicted age (``direction="raise"``) or its negative (``"lower"``)."""
+    if direction not in ("raise", "lower"):
+        raise ValueError(f"direction must be 'raise' or 'lower', got {direction!r}")
+    sign = 1.0 if direction == "raise" else -1.0
+
+    def score(output):
+        return sign * output[:, 0]
+
+    return score
+
+
+def make_scores(model, output: str, images: np.ndarray, direction: str = "raise") -> list:
+    """One score function per model output, in the model's output order, as tf-keras-vis expects
+    for a multi-output model: the explained output gets its score, the other an ``InactiveScore``
+    (zero, so it adds nothing to the gradients)."""
+    from tf_keras_vis.utils.scores import InactiveScore
+
+    names = list(model.output_names)
+    if output not in names:
+        raise ValueError(f"output must be one of {names}, got {output!r}")
+    if output == "gender":
+        predictions = model.predict(images, verbose=0)
+        probability = np.asarray(predictions[names.index("gender")]).reshape(-1)
+        score = gender_score(probability >= 0.5)
+    else:
+        score = age_score(direction)
+    return [score if name == output else InactiveScore() for name in names]
+
+
+def as_batch(images) -> np.ndarray:
+    """Images as a float32 ``(n, h, w, 3)`` array (a single ``(h, w, 3)`` image becomes ``n=1``)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (n, h, w, 3) or (h, w, 3), got {images.shape}")
+    return images
+
+
+def gradcam_heatmaps(
+    model, images, output: str = "gender", method: str = "gradcam", layer: str | None = None, direction: str = "raise"
+) -> np.ndarray:
+    """Grad-CAM (or Grad-CAM++) heat maps of one output of ``model`` for a batch of images.
+
+    Args:
+        model: a Keras model with outputs ``age`` and ``gender`` (Model A or a flat Model B).
+        images: float32 images in 0-255, shape ``(n, h, w, 3)``, at the model's input size.
+        output: ``"gender"`` (explain the predicted class) or ``"age"`` (explain the predicted age).
+        method: ``"gradcam"`` or ``"gradcam++"``.
+        layer: the feature-map layer; default :func:`last_conv_layer_name`.
+        direction: for age, ``"raise"`` (regions that push the age up) or ``"lower"``.
+
+    Returns:
+        ``(n, h, w)`` float32 maps, each scaled to 0-1 (all zeros where nothing raised the score).
+    """
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    images = as_batch(images)
+    scores = make_scores(model, output, images, direction)
+    kind = Gradcam if method == "gradcam" else GradcamPlusPlus
+    visualizer = kind(model, model_modifier=ReplaceToLinear(), clone=True)
+    maps = visualizer(
+        scores,
+        images,
+        penultimate_layer=layer or last_conv_layer_name(model),
+        seek_penultimate_conv_layer=False,
+        normalize_cam=False,
+    )
+    return normalize_maps(np.asarray(maps).reshape(images.shape[:3]))
+
+
+def normalize_maps(maps: np.ndarray) -> np.ndarray:
+    """Scale each map to 0-1 by its own minimum and maximum; a flat map becomes all zeros.
+
+    tf-keras-vis' own normalisation adds a fixed epsilon of 1e-7 to the range, which leaves maps
+    with tiny gradients (an untrained backbone) far below 1; this one does not.
+    """
+    maps = np.nan_to_num(np.asarray(maps, dtype=np.float64))
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    scaled = np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
+    return scaled.astype(np.float32)
+
+
+def saliency_maps(
+    model, images, output: str = "gender", smooth_samples: int = 20, smooth_noise: float = 0.2, direction: str = "raise"
+) -> np.ndarray:
+    """SmoothGrad saliency (tf-keras-vis ``Saliency``): how much each *pixel* changes the score,
+    averaged over noisy copies of the image. Sharper than Grad-CAM, and noisier. Returns ``(n, h, w)``
+    maps scaled to 0-1."""
+    import keras
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    images = as_batch(images)
+    scores = make_scores(model, output, images, direction)
+    # Saliency feeds a list of inputs; a model declared with a list input takes it without a warning.
+    model = keras.Model(model.inputs, model.outputs, name=model.name)
+    maps = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)(
+        scores, images, smooth_samples=smooth_samples, smooth_noise=smooth_noise, normalize_map=False
+    )
+    return normalize_maps(np.asarray(maps).reshape(images.shape[:3]))
+
+
+def heatmap_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Pearson correlation of two sets of heat maps, one value per image (NaN for a flat map).
+
+    Used for a sanity check: maps of a trained model that correlate highly with those of an
+    *untrained* copy say more about the architecture than about what the model learned.
+    """
+    a = np.asarray(first, dtype=np.float64).reshape(len(first), -1)
+    b = np.asarray(second, dtype=np.float64).reshape(len(second), -1)
+    if a.shape != b.shape:
+        raise ValueError(f"heat maps differ in shape: {np.shape(first)} vs {np.shape(second)}")
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (a * b).sum(axis=1) / norm, np.nan)
+
+
+def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+    """Blend a 0-1 heat map (any size; resized to the image) over an image in 0-255: RGB uint8."""
+    import matplotlib as mpl
+    import tensorflow as tf
+
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected one (h, w, 3) image, got {image.shape}")
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if heatmap.shape != image.shape[:2]:
+        heatmap = tf.image.resize(heatmap[..., None], image.shape[:2]).numpy()[..., 0]
+    colours = mpl.colormaps[cmap](np.clip(heatmap, 0.0, 1.0))[..., :3] * 255.0
+    blended = (1.0 - alpha) * image + alpha * colours
+    return np.clip(blended, 0, 255).round().astype(np.uint8)
+
+
+def plot_gradcam_grid(
+    images,
+    heatmaps_by_method: dict[str, np.ndarray],
+    titles: list[str] | None = None,
+    alpha: float = 0.45,
+    size: float = 2.2,
+):
+    """A grid: one row per image, the image first, then its overlay for each method.
+
+    Args:
+        images: ``(n, h, w, 3)`` images in 0-255.
+        heatmaps_by_method: column title -> ``(n, h, w)`` maps, e.g. ``{"Grad-CAM": ..., "Grad-CAM++": ...}``.
+        titles: one caption per image (true and predicted labels, for instance).
+    """
+    import matplotlib.pyplot as plt
+
+    images = as_batch(images)
+    n, columns = len(images), 1 + len(heatmaps_by_method)
+    fig, axes = plt.subplots(n, columns, figsize=(size * columns, size * n + 0.4), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i].astype(np.uint8))
+        axes[i, 0].set_title(titles[i] if titles else "image", fontsize=8)
+        for j, (method, maps) in enumerate(heatmaps_by_method.items(), start=1):
+            axes[i, j].imshow(overlay(images[i], maps[i], alpha))
+            axes[i, j].set_title(method, fontsize=8)
+        for ax in axes[i]:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def load_images(table: pd.DataFrame, image_size: int) -> np.ndarray:
+    """Decode the images of a table (``path`` column) into one float32 ``(n, size, size, 3)`` array,
+    exactly as :func:`agecourse.data.make_dataset` feeds the models."""
+    from agecourse.data import make_dataset
+
+    batches = [x.numpy() for x, _ in make_dataset(table, image_size, batch_size=64)]
+    images = np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3), np.float32)
+    if len(images) != len(table):
+        raise ValueError(f"decoded {len(images)} of {len(table)} images (some files could not be read)")
+    return images
+
+
+def pick_right_and_wrong(table: pd.DataFrame, task: str = "gender", n: int = 3, seed: int = 42) -> pd.DataFrame:
+    """Pick ``n`` right and ``n`` wrong predictions from an :func:`agecourse.evaluate.predict_table`.
+
+    For ``gender``: a seeded sample of correct and of wrong predictions. For ``age``: the ``n``
+    smallest and the ``n`` largest absolute errors. Adds a ``verdict`` column (``right``/``wrong``);
+    there may be fewer than ``n`` of a kind when the model makes few mistakes.
+    """
+    if task == "gender":
+        correct = table["gender"] == table["gender_pred"]
+        right = table[correct].sample(min(n, int(correct.sum())), random_state=seed)
+        wrong = table[~correct].sample(min(n, int((~correct).sum())), random_state=seed)
+    elif task == "age":
+        ordered = table.assign(abs_error=table["age_error"].abs()).sort_values("abs_error")
+        right, wrong = ordered.head(n).drop(columns="abs_error"), ordered.tail(n).drop(columns="abs_error")
+    else:
+        raise ValueError(f"task must be 'gender' or 'age', got {task!r}")
+    return pd.concat([right.assign(verdict="right"), wrong.assign(verdict="wrong")])
+
+
+def caption(row) -> str:
+    """A short caption for one row of a predictions table: true and predicted age and gender."""
+    from agecourse.data import GENDERS
+
+    verdict = f"{row['verdict']}: " if "verdict" in row else ""
+    return (
+        f"{verdict}true {GENDERS[int(row['gender'])]} {int(row['age'])}\n"
+        f"pred {GENDERS[int(row['gender_pred'])]} (p_f={row['gender_prob']:.2f}) {row['age_pred']:.0f}"
+    )

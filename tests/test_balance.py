@@ -1,0 +1,162 @@
+"""Lesson 04 helpers: capping, down- and up-sampling, sample weights; inputs are never modified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agecourse import balance
+from agecourse.data import AGE_BANDS
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    """An imbalanced table: many twenty-somethings, few old people, one 95-year-old."""
+    ages = [25] * 60 + [22] * 20 + [5] * 30 + [45] * 10 + [72] * 4 + [95]
+    n = len(ages)
+    return pd.DataFrame(
+        {
+            "path": [f"/data/{i:03d}.jpg" for i in range(n)],
+            "age": ages,
+            "gender": [i % 2 for i in range(n)],
+            "race": [i % 5 for i in range(n)],
+        }
+    )
+
+
+def test_bands_of_matches_course_bands(table):
+    bands = balance.bands_of(table)
+    assert bands.loc[0] == "20-29" and bands.iloc[-1] == "70+"
+    assert bands.value_counts()["20-29"] == 80
+    assert list(bands.cat.categories)[0] == "0-2" and len(bands.cat.categories) == len(AGE_BANDS) - 1
+
+
+def test_bands_of_custom_edges_and_errors(table):
+    bands = balance.bands_of(table, edges=range(0, 121, 20))
+    assert set(bands) == {"0-19", "20-39", "40-59", "60-79", "80-99"}
+    with pytest.raises(ValueError, match="increasing"):
+        balance.bands_of(table, edges=[10, 0, 50])
+    with pytest.raises(ValueError, match="outside the band edges"):
+        balance.bands_of(table, edges=[0, 50])
+
+
+def test_cap_ages_clips_or_drops_without_touching_input(table):
+    before = table.copy()
+    capped = balance.cap_ages(table, 80)
+    assert capped["age"].max() == 80 and len(capped) == len(table)
+    assert capped["age"].dtype == table["age"].dtype
+    dropped = balance.cap_ages(table, 80, drop=True)
+    assert len(dropped) == len(table) - 1 and dropped["age"].max() == 72
+    pd.testing.assert_frame_equal(table, before)
+
+
+def test_downsample_limits_each_band_and_is_seeded(table):
+    before = table.copy()
+    down = balance.downsample(table, max_per_band=25, seed=1)
+    counts = balance.bands_of(down).value_counts()
+    assert counts.max() == 25 and counts["20-29"] == 25 and counts["3-9"] == 25
+    assert counts["40-49"] == 10 and counts["70+"] == 5  # small bands untouched
+    assert down["path"].is_unique and set(down["path"]) <= set(table["path"])
+    pd.testing.assert_frame_equal(down, balance.downsample(table, max_per_band=25, seed=1))
+    assert not down.equals(balance.downsample(table, max_per_band=25, seed=2))
+    pd.testing.assert_frame_equal(table, before)
+
+
+def test_downsample_default_is_median_band_count(table):
+    counts = balance.bands_of(table).value_counts()
+    median = int(np.median(counts[counts > 0]))
+    assert balance.bands_of(balance.downsample(table)).value_counts().max() == median
+
+
+def test_upsample_fills_rare_bands_and_keeps_every_original(table):
+    before = table.copy()
+    up = balance.upsample(table, seed=3)
+    counts = balance.bands_of(up).value_counts()
+    non_empty = counts[counts > 0]
+    assert (non_empty == 80).all()  # every band as large as the biggest
+    assert set(table["path"]) <= set(up["path"])
+    original = balance.bands_of(table).value_counts()
+    assert len(up) == len(table) + int((80 - original[original > 0]).sum())
+    pd.testing.assert_frame_equal(up, balance.upsample(table, seed=3))
+    pd.testing.assert_frame_equal(table, before)
+    partial = balance.upsample(table, min_per_band=20, seed=3)
+    assert balance.bands_of(partial).value_counts()["40-49"] == 20
+    assert balance.bands_of(partial).value_counts()["20-29"] == 80  # never shrinks a band
+
+
+def test_band_weights_balance_total_weight_per_band(table):
+    weighted = balance.add_sample_weights(table)
+    assert "weight" not in table.columns
+    assert weighted["weight"].mean() == pytest.approx(1.0)
+    mass = weighted.groupby(balance.bands_of(weighted), observed=True)["weight"].sum()
+    assert np.allclose(mass, mass.iloc[0])  # power 1: every band carries the same weight
+    bands = balance.bands_of(weighted)
+    assert weighted.loc[bands == "70+", "weight"].iloc[0] > weighted.loc[bands == "20-29", "weight"].iloc[0]
+
+
+def test_band_weights_power_smooths_and_zero_is_uniform(table):
+    full = balance.band_weights(table, power=1.0)
+    soft = balance.band_weights(table, power=0.5)
+    assert soft.max() / soft.min() == pytest.approx(np.sqrt(full.max() / full.min()))
+    assert np.allclose(balance.band_weights(table, power=0.0), 1.0)
+    with pytest.raises(ValueError, match="power"):
+        balance.band_weights(table, power=-1)
+
+
+def test_band_weights_clipping_keeps_mean_one(table):
+    weighted = balance.add_sample_weights(table, max_weight=3.0)
+    assert weighted["weight"].max() == pytest.approx(3.0)
+    assert weighted["weight"].mean() == pytest.approx(1.0)
+    assert (weighted["weight"] > 0).all()
+    unclipped = balance.add_sample_weights(table)
+    # bands below the clip keep their relative order and ratios
+    small = unclipped["weight"] < 1
+    ratio = weighted.loc[small, "weight"] / unclipped.loc[small, "weight"]
+    assert np.allclose(ratio, ratio.iloc[0]) and ratio.iloc[0] > 1
+    assert np.allclose(balance.add_sample_weights(table, max_weight=1.0)["weight"], 1.0)
+    with pytest.raises(ValueError, match="max_weight"):
+        balance.add_sample_weights(table, max_weight=0.5)
+
+
+def test_compare_counts_and_weight_shares(table):
+    weighted = balance.add_sample_weights(table)
+    result = balance.compare({"before": table, "weighted": weighted}, weight="weight")
+    assert result.loc["total", "before"] == len(table)
+    assert result.loc["20-29", "before"] == 80
+    shares = result["weighted (weight share)"].drop("total")
+    assert shares[shares > 0].round(2).nunique() == 1
+    assert result.loc["total", "weighted (weight share)"] == pytest.approx(1.0)
+
+
+def test_sample_weights_flow_through_make_dataset(tmp_path, image_writer):
+    from agecourse.data import make_dataset
+
+    rows = [
+        {
+            "path": str(image_writer(tmp_path / f"{age}_0_0_2017011900000000{i}.jpg", seed=i)),
+            "age": age,
+            "gender": 0,
+            "race": 0,
+        }
+        for i, age in enumerate([20, 21, 22, 75])
+    ]
+    weighted = balance.add_sample_weights(pd.DataFrame(rows))
+    batch = next(iter(make_dataset(weighted, 32, batch_size=4, sample_weight="weight")))
+    assert len(batch) == 3
+    assert np.allclose(batch[2].numpy(), weighted["weight"].to_numpy())
+    assert batch[2].numpy()[-1] == pytest.approx(3 * batch[2].numpy()[0])
+
+
+def test_plot_balance_has_both_tables(table):
+    import matplotlib.pyplot as plt
+
+    fig = balance.plot_balance(table, balance.downsample(table, 25), title="t", labels=("a", "b"))
+    ax = fig.axes[0]
+    assert ax.get_title() == "t"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"a", "b"}
+    heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+    assert max(heights) == 80
+    fig2 = balance.plot_balance(table, balance.add_sample_weights(table), weight="weight")
+    assert any("sum of weights" in t.get_text() for t in fig2.axes[0].get_legend().get_texts())
+    plt.close("all")

@@ -1,0 +1,211 @@
+"""Lesson 12 helpers: per-group metrics, error rates with female as the positive class, gaps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agecourse import bias
+
+# A hand-made predictions table whose per-group numbers are worked out in the comments.
+#   row gender race   age pred  gender_pred  error  note
+#   0   male   White  20  25    0            +5
+#   1   male   White  30  26    1            -4     false positive (a man called female)
+#   2   male   Black  40  40    0             0
+#   3   male   Black  50  44    0            -6
+#   4   female White  20  22    1            +2
+#   5   female White  60  50    0           -10     false negative (a woman called male)
+#   6   female Black  10  13    1            +3
+#   7   female Black  30  31    0            +1     false negative
+ROWS = [
+    (0, 0, 20, 25, 0),
+    (0, 0, 30, 26, 1),
+    (0, 1, 40, 40, 0),
+    (0, 1, 50, 44, 0),
+    (1, 0, 20, 22, 1),
+    (1, 0, 60, 50, 0),
+    (1, 1, 10, 13, 1),
+    (1, 1, 30, 31, 0),
+]
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    frame = pd.DataFrame(ROWS, columns=["gender", "race", "age", "age_pred", "gender_pred"])
+    frame["path"] = [f"/faces/{i}.jpg" for i in range(len(frame))]
+    frame["gender_prob"] = frame["gender_pred"] * 0.8 + 0.1
+    frame["age_pred"] = frame["age_pred"].astype(float)
+    frame["age_error"] = frame["age_pred"] - frame["age"]
+    return frame
+
+
+def row(metrics: pd.DataFrame, group: str) -> pd.Series:
+    return metrics.set_index("group").loc[group]
+
+
+def test_metrics_by_gender_with_female_as_positive(table):
+    metrics = bias.group_metrics(table, "gender", min_count=3)
+    assert list(metrics["group"]) == ["male", "female"]
+    male, female = row(metrics, "male"), row(metrics, "female")
+    assert male["count"] == 4 and male["men"] == 4 and male["women"] == 0
+    assert male["age_mae"] == pytest.approx(15 / 4)
+    assert male["mean_signed_error"] == pytest.approx(-5 / 4)
+    assert male["gender_accuracy"] == pytest.approx(3 / 4)
+    assert male["false_positive_rate"] == pytest.approx(1 / 4)
+    assert math.isnan(male["false_negative_rate"])  # no women: undefined, not zero
+    assert female["age_mae"] == pytest.approx(16 / 4)
+    assert female["mean_signed_error"] == pytest.approx(-4 / 4)
+    assert female["gender_accuracy"] == pytest.approx(2 / 4)
+    assert female["false_negative_rate"] == pytest.approx(2 / 4)
+    assert math.isnan(female["false_positive_rate"])
+    assert metrics["reliable"].all()
+
+
+def test_metrics_by_race_use_names(table):
+    metrics = bias.group_metrics(table, "race")
+    assert list(metrics["group"]) == ["White", "Black"]
+    white, black = row(metrics, "White"), row(metrics, "Black")
+    assert white["age_mae"] == pytest.approx(21 / 4) and white["mean_signed_error"] == pytest.approx(-7 / 4)
+    assert white["gender_accuracy"] == pytest.approx(0.5)
+    assert white["false_positive_rate"] == pytest.approx(0.5) and white["false_negative_rate"] == pytest.approx(0.5)
+    assert black["age_mae"] == pytest.approx(10 / 4) and black["mean_signed_error"] == pytest.approx(-2 / 4)
+    assert black["gender_accuracy"] == pytest.approx(0.75)
+    assert black["false_positive_rate"] == 0.0 and black["false_negative_rate"] == pytest.approx(0.5)
+
+
+def test_every_race_code_has_its_utkface_name(table):
+    frame = pd.concat([table] * 2, ignore_index=True)
+    frame["race"] = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0]
+    names = bias.group_metrics(frame, "race")["group"].tolist()
+    assert names == ["White", "Black", "Asian", "Indian", "Others"]
+    with pytest.raises(ValueError, match="race codes \\[7\\]"):
+        bias.group_metrics(table.assign(race=7), "race")
+
+
+def test_intersections_and_small_group_flag(table):
+    metrics = bias.group_metrics(table, ("gender", "race"), min_count=3)
+    assert metrics["attribute"].unique().tolist() == ["gender x race"]
+    assert metrics["group"].tolist() == ["male / White", "male / Black", "female / White", "female / Black"]
+    assert (metrics["count"] == 2).all()
+    assert not metrics["reliable"].any()  # kept and marked, not dropped
+    male_white, female_black = row(metrics, "male / White"), row(metrics, "female / Black")
+    assert male_white["age_mae"] == pytest.approx(4.5) and male_white["false_positive_rate"] == pytest.approx(0.5)
+    assert female_black["age_mae"] == pytest.approx(2.0) and female_black["false_negative_rate"] == pytest.approx(0.5)
+
+
+def test_age_band_groups(table):
+    metrics = bias.group_metrics(table.drop(columns="age_error"), "age_band")
+    assert metrics["group"].tolist() == ["10-19", "20-29", "30-39", "40-49", "50-59", "60-69"]
+    assert row(metrics, "20-29")["count"] == 2 and row(metrics, "20-29")["age_mae"] == pytest.approx(3.5)
+    assert row(metrics, "60-69")["mean_signed_error"] == pytest.approx(-10)
+
+
+def test_bias_report_stacks_groupings_with_overall_first(table):
+    report = bias.bias_report(table, groupings=["gender", ("gender", "race")], min_count=3)
+    assert report.iloc[0][["attribute", "group", "count"]].tolist() == ["overall", "all", 8]
+    assert report.iloc[0]["age_mae"] == pytest.approx(31 / 8)
+    assert report.iloc[0]["false_positive_rate"] == pytest.approx(1 / 4)
+    assert report["attribute"].value_counts().to_dict() == {"overall": 1, "gender": 2, "gender x race": 4}
+
+
+def test_fairness_gaps_name_the_extreme_groups(table):
+    gaps = bias.fairness_gaps(bias.group_metrics(table, "race", min_count=3)).set_index("metric")
+    assert gaps.loc["age_mae", "gap"] == pytest.approx(5.25 - 2.5)
+    assert gaps.loc["age_mae", ["largest_group", "smallest_group"]].tolist() == ["White", "Black"]
+    assert gaps.loc["gender_accuracy", "largest_group"] == "Black"
+    assert gaps.loc["gender_accuracy", "gap"] == pytest.approx(0.25)
+    assert gaps.loc["false_positive_rate", "gap"] == pytest.approx(0.5)
+    assert gaps.loc["false_negative_rate", "gap"] == pytest.approx(0.0)
+    assert not gaps["small_group"].any()
+
+
+def test_fairness_gaps_skip_undefined_rates_and_flag_small_groups(table):
+    gaps = bias.fairness_gaps(bias.bias_report(table, ["gender", ("gender", "race")], min_count=3))
+    by_gender = gaps[gaps["attribute"] == "gender"].set_index("metric")
+    # FPR exists only for the male group: nothing to compare, so no gap (not a fake 0).
+    assert by_gender.loc["false_positive_rate", "groups"] == 1
+    assert math.isnan(by_gender.loc["false_positive_rate", "gap"])
+    assert by_gender.loc["age_mae", "gap"] == pytest.approx(0.25)
+    assert "overall" not in set(gaps["attribute"])
+    intersection = gaps[gaps["attribute"] == "gender x race"].set_index("metric")
+    assert intersection.loc["age_mae", "gap"] == pytest.approx(6.0 - 2.0)  # female / White vs female / Black
+    assert intersection.loc["age_mae", ["largest_group", "smallest_group"]].tolist() == [
+        "female / White",
+        "female / Black",
+    ]
+    assert intersection["small_group"].all()
+    strict = bias.fairness_gaps(bias.bias_report(table, [("gender", "race")], min_count=3), reliable_only=True)
+    assert (strict["groups"] == 0).all() and strict["gap"].isna().all()
+
+
+def test_compare_before_after(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    perfect["age_error"] = 0.0
+    compared = bias.compare_before_after(table, perfect, by="race", min_count=3)
+    assert compared["group"].tolist() == ["all", "White", "Black"]
+    white = compared.set_index("group").loc["White"]
+    assert white["age_mae_before"] == pytest.approx(5.25) and white["age_mae_after"] == 0
+    assert white["age_mae_change"] == pytest.approx(-5.25)
+    assert white["gender_accuracy_change"] == pytest.approx(0.5)
+    assert compared.set_index("group").loc["all", "false_negative_rate_change"] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="differ in size"):
+        bias.compare_before_after(table, perfect.iloc[:4], by="race")
+
+
+def test_compare_gaps(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"], age_error=0.0)
+    before = bias.fairness_gaps(bias.group_metrics(table, "race"))
+    after = bias.fairness_gaps(bias.group_metrics(perfect, "race"))
+    compared = bias.compare_gaps(before, after).set_index("metric")
+    assert compared.loc["age_mae", "gap_before"] == pytest.approx(2.75)
+    assert compared.loc["age_mae", "gap_after"] == 0 and compared.loc["age_mae", "change"] == pytest.approx(-2.75)
+
+
+def test_bad_input_is_explained(table):
+    with pytest.raises(ValueError, match="missing column"):
+        bias.group_metrics(table.drop(columns="age_pred"), "gender")
+    with pytest.raises(ValueError, match="group by one or more"):
+        bias.group_metrics(table, "hair")
+
+
+def test_plots(table):
+    import matplotlib.pyplot as plt
+
+    metrics = bias.group_metrics(table, ("gender", "race"), min_count=3)
+    fig = bias.plot_group_metric(metrics, "age_mae")
+    bars = fig.axes[0].patches
+    assert len(bars) == 4 and all(bar.get_hatch() == "//" for bar in bars)  # all four groups are small
+    scatter = bias.plot_predicted_vs_actual_by_gender(table)
+    assert [ax.get_title() for ax in scatter.axes] == ["male", "female"]
+    boxes = bias.plot_signed_errors(table, by="race")
+    assert [t.get_text() for t in boxes.axes[0].get_xticklabels()] == ["White", "Black"]
+    density = bias.plot_error_distributions(pd.concat([table] * 3, ignore_index=True), by="gender")
+    assert len(density.axes[0].lines) >= 3  # two curves and the zero line
+    plt.close("all")
+
+
+def test_train_with_table_uses_weights(tmp_path, image_writer):
+    from agecourse.balance import add_sample_weights
+    from agecourse.config import get_settings
+    from agecourse.data import Split
+
+    rows = [
+        {
+            "path": str(image_writer(tmp_path / f"{i}.jpg", (40, 40), seed=i)),
+            "age": int(a),
+            "gender": i % 2,
+            "race": i % 5,
+        }
+        for i, a in enumerate(np.linspace(1, 80, 24).astype(int))
+    ]
+    images = pd.DataFrame(rows)
+    split = Split(images.iloc[:16], images.iloc[16:20], images.iloc[20:])
+    settings = get_settings("ci", image_size=32, epochs=1, batch_size=8, model_filters=(8,))
+    weighted = add_sample_weights(split.train, power=1.0)
+    model, history = bias.train_with_table(settings, split, weighted, sample_weight="weight", verbose=0)
+    assert len(history["loss"]) == 1 and model.output_names == ["age", "gender"]
+    with pytest.raises(ValueError, match="no 'w' column"):
+        bias.train_with_table(settings, split, split.train, sample_weight="w")

@@ -1,0 +1,236 @@
+"""Model B (lesson 10): flat backbone model, preprocessing layer, freezing, weights lookup.
+
+Tiny models (32 px, alpha 0.35, random weights) keep these tests fast; only ``test_real_weights``
+reads the shared ImageNet file, and it skips where that file is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from agecourse import transfer as tr
+
+SHARED_WEIGHTS = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "weights"
+    / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+)
+
+
+@pytest.fixture(scope="module")
+def model_b() -> keras.Model:
+    return tr.build_model_b("MobileNetV2", image_size=32, alpha=0.35, weights=None, verbose=False)
+
+
+@pytest.fixture
+def no_local_weights(tmp_path, monkeypatch) -> Path:
+    """An empty Keras home and no AGECOURSE_WEIGHTS, so no weight file can be found."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.delenv("AGECOURSE_WEIGHTS", raising=False)
+    return tmp_path / "keras-home" / "models"
+
+
+def images(n: int = 3, size: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def test_registry_has_the_five_backbones():
+    assert list(tr.BACKBONES) == ["MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16", "Xception"]
+    for spec in tr.BACKBONES.values():
+        assert callable(spec.constructor) and callable(spec.preprocess_input)
+        assert spec.mode in tr.BackbonePreprocess.MODES
+        assert spec.min_size >= 32
+    assert tr.get_backbone("mobilenetv2") is tr.BACKBONES["MobileNetV2"]
+    with pytest.raises(ValueError, match="unknown backbone"):
+        tr.get_backbone("AlexNet")
+
+
+def test_mobilenet_weight_file_names_prefer_the_image_size_then_224():
+    names = tr.get_backbone("MobileNetV2").weight_file_names(alpha=0.35, image_size=96)
+    assert names[0] == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    assert names[1] == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+    assert len(names) == len(set(names)) == 5
+    assert tr.get_backbone("MobileNetV2").weight_file_names(1, 64)[0].endswith("_1.0_224_no_top.h5")
+    assert tr.get_backbone("ResNet50").weight_file_names() == ["resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"]
+
+
+def test_model_is_flat_with_every_backbone_layer(model_b):
+    assert not [layer.name for layer in model_b.layers if isinstance(layer, keras.Model)]
+    reference = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, alpha=0.35, weights=None)
+    backbone_names = {layer.name for layer in reference.layers[1:]}  # all but its Input
+    assert backbone_names <= {layer.name for layer in model_b.layers}
+    assert {layer.name for layer in tr.backbone_layers(model_b)} == backbone_names
+    assert model_b.get_layer(tr.BACKBONES["MobileNetV2"].last_conv).output.shape[1:3] == (1, 1)
+
+
+def test_outputs_are_named_age_and_gender(model_b):
+    assert list(model_b.output_names) == ["age", "gender"]
+    age, gender = model_b.predict(images(), verbose=0)
+    assert age.shape == gender.shape == (3, 1)
+    assert (age >= 0).all() and ((gender >= 0) & (gender <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    "mode, official",
+    [
+        ("tf", keras.applications.mobilenet_v2.preprocess_input),
+        ("caffe", keras.applications.resnet50.preprocess_input),
+        ("torch", lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="torch")),
+        ("none", keras.applications.efficientnet.preprocess_input),
+    ],
+)
+def test_preprocess_layer_matches_official_function(mode, official):
+    x = images(2, 8)
+    ours = keras.ops.convert_to_numpy(tr.BackbonePreprocess(mode)(x))
+    np.testing.assert_allclose(ours, official(x.copy()), rtol=1e-5, atol=1e-4)
+
+
+def test_preprocess_layer_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="unknown preprocessing mode 'bgr'"):
+        tr.BackbonePreprocess("bgr")
+
+
+def test_keras_file_round_trip_gives_identical_predictions(tmp_path):
+    from agecourse.augment import make_augmentation
+
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, augment=make_augmentation(), verbose=False)
+    path = tmp_path / "model_b.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = images()
+    for before, after in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
+        np.testing.assert_array_equal(before, after)
+    assert loaded.get_layer("preprocess").mode == "tf"
+    assert len(tr.backbone_layers(loaded)) == len(tr.backbone_layers(model))
+
+
+def test_set_trainable_top_freezes_all_but_top_n_and_keeps_batch_norm_frozen(model_b):
+    backbone = tr.backbone_layers(model_b)
+    count = tr.set_trainable_top(model_b, 12)
+    top, rest = backbone[-12:], backbone[:-12]
+    assert not any(layer.trainable for layer in rest)
+    assert all(layer.trainable != isinstance(layer, keras.layers.BatchNormalization) for layer in top)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in top)
+    assert count == sum(not isinstance(layer, keras.layers.BatchNormalization) for layer in top)
+    assert model_b.get_layer("age").trainable and model_b.get_layer("gender_dense").trainable
+    assert tr.set_trainable_top(model_b, 0) == 0
+    assert not any(layer.trainable for layer in backbone)
+    with pytest.raises(ValueError):
+        tr.set_trainable_top(model_b, -1)
+
+
+def test_frozen_backbone_keeps_weights_and_batch_norm_statistics():
+    from agecourse.models import compile_model
+
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    tr.set_trainable_top(model, 0)
+    compile_model(model, learning_rate=1e-2)
+    watched = {
+        name: [w.copy() for w in model.get_layer(name).get_weights()]
+        for name in ("Conv1", "bn_Conv1", "out_relu", "age")
+    }
+    labels = {"age": np.array([[5.0], [60.0], [30.0], [80.0]]), "gender": np.array([[0.0], [1.0], [1.0], [0.0]])}
+    model.fit(images(4), labels, epochs=2, verbose=0)
+    for name in ("Conv1", "bn_Conv1"):  # kernel, and batch-norm gamma/beta/moving mean/variance
+        for before, after in zip(watched[name], model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(watched["age"][0], model.get_layer("age").get_weights()[0])
+
+
+def test_train_two_phase_returns_both_histories():
+    import tensorflow as tf
+
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    labels = {"age": np.linspace(1, 80, 8, dtype="float32"), "gender": np.tile([0.0, 1.0], 4).astype("float32")}
+    ds = tf.data.Dataset.from_tensor_slices((images(8), labels)).batch(4)
+    frozen, finetune = tr.train_two_phase(
+        model, ds, ds, epochs_frozen=1, epochs_finetune=2, finetune_layers=5, verbose=0
+    )
+    assert len(frozen["loss"]) == 1 and len(finetune["loss"]) == 2
+    assert sum(layer.trainable for layer in tr.backbone_layers(model)) == sum(
+        not isinstance(layer, keras.layers.BatchNormalization) for layer in tr.backbone_layers(model)[-5:]
+    )
+    joined = tr.join_histories(frozen, finetune)
+    assert joined["val_age_mae"] == frozen["val_age_mae"] + finetune["val_age_mae"]
+    assert len(tr.plot_two_phase(frozen, finetune).axes) == 3
+
+
+def test_backbone_layers_rejects_a_model_without_a_backbone():
+    from agecourse.models import build_model_a
+
+    with pytest.raises(ValueError, match="not a Model B"):
+        tr.backbone_layers(build_model_a(32, filters=(8,)))
+
+
+def test_resolve_weights_finds_a_file_in_the_keras_cache(no_local_weights):
+    no_local_weights.mkdir(parents=True)
+    fake = no_local_weights / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+    fake.write_bytes(b"not loaded by this test")
+    assert tr.resolve_weights("MobileNetV2", 0.35, 96, profile="cpu", verbose=False) == str(fake)
+    exact = no_local_weights / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    exact.write_bytes(b"fake")
+    assert tr.resolve_weights("MobileNetV2", 0.35, 96, profile="cpu", verbose=False) == str(exact)
+    assert tr.find_weights("MobileNetV2", 0.5, 96) is None
+
+
+def test_agecourse_weights_folder_comes_before_the_keras_cache(no_local_weights, tmp_path, monkeypatch):
+    name = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    no_local_weights.mkdir(parents=True)
+    (no_local_weights / name).write_bytes(b"fake")
+    configured = tmp_path / "configured"
+    configured.mkdir()
+    (configured / name).write_bytes(b"fake")
+    monkeypatch.setenv("AGECOURSE_WEIGHTS", str(configured))
+    assert tr.find_weights("ResNet50") == configured / name
+
+
+def test_resolve_weights_without_a_file_warns_in_ci_and_downloads_elsewhere(no_local_weights, capsys):
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        assert tr.resolve_weights("MobileNetV2", 0.35, 96, profile="ci") is None
+    assert tr.resolve_weights("MobileNetV2", 0.35, 96, profile="cpu") == "imagenet"
+    assert "Keras will download" in capsys.readouterr().out
+
+
+def test_failed_download_says_where_to_put_the_file(no_local_weights, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(RuntimeError, match="0.35_96_no_top.h5 into .*keras-home/models"):
+        tr.build_model_b(image_size=96, alpha=0.35, weights="imagenet", profile="cpu", verbose=False)
+
+
+def test_build_rejects_bad_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        tr.build_model_b(weights=tmp_path / "missing.h5")
+    with pytest.raises(ValueError, match="at least 71 px"):
+        tr.build_model_b("Xception", image_size=64, weights=None)
+
+
+def test_real_weights_load_at_96_px():
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"shared ImageNet weights not available at {SHARED_WEIGHTS}")
+    model = tr.build_model_b(image_size=96, alpha=0.35, weights=SHARED_WEIGHTS, verbose=False)
+    reference = keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), include_top=False, alpha=0.35, weights=str(SHARED_WEIGHTS)
+    )
+    random = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, alpha=0.35, weights=None)
+    for name in ("Conv1", "block_8_depthwise", "Conv_1_bn"):
+        for ours, theirs in zip(model.get_layer(name).get_weights(), reference.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(ours, theirs)
+        assert not all(
+            np.array_equal(a, b)
+            for a, b in zip(model.get_layer(name).get_weights(), random.get_layer(name).get_weights())
+        )
+    # The flat model computes exactly what the stand-alone backbone computes on preprocessed input.
+    x = images(2, 96)
+    features = keras.Model(model.inputs, model.get_layer("out_relu").output).predict(x, verbose=0)
+    expected = reference.predict(keras.applications.mobilenet_v2.preprocess_input(x.copy()), verbose=0)
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
