@@ -566,6 +566,12 @@ class NotebookGrade:
     def points(self) -> float:
         return sum(r.points for r in self.questions)
 
+    def errors_note(self, limit: int = 3) -> str:
+        """The cells that raised, in one line (added to the CSV message of every question not fully scored)."""
+        shown = [f"cell {e['cell']}: {e['error']}" for e in self.cell_errors[:limit]]
+        more = len(self.cell_errors) - limit
+        return "cells that raised: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
     def rows(self) -> list[dict]:
         """CSV rows: one per question, in question order."""
         by_question = {r.question: r for r in self.questions}
@@ -574,6 +580,8 @@ class NotebookGrade:
             result = by_question.get(question)
             points = result.points if result else 0.0
             message = result.summary() if result else self.missing.get(question, self.status)
+            if points < best and self.cell_errors:
+                message += f" [{self.errors_note()}]"
             rows.append(
                 {
                     "student": self.submission.student,
@@ -727,6 +735,7 @@ def grade_notebook(
     try:
         work = scratch / "work"
         work.mkdir()
+        (scratch / "tmp").mkdir()
         (work / Path(submission.file).name).write_bytes(data)  # the student's notebook, as if run in place
         import nbformat
 
@@ -742,6 +751,8 @@ def grade_notebook(
                 "MPLBACKEND": "Agg",
                 "AGECOURSE_PROFILE": "ci",
                 "AGECOURSE_ARTIFACTS": str(scratch / "artifacts"),
+                # Temporary files of the student's code go to the scratch folder, removed afterwards.
+                "TMPDIR": str(scratch / "tmp"),
                 "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             }
         )
