@@ -252,6 +252,43 @@ def compare_gaps(gaps_before: pd.DataFrame, gaps_after: pd.DataFrame) -> pd.Data
     return merged[keys + ["gap_before", "gap_after", "change", "largest_group", "smallest_group", "small_group"]]
 
 
+def compare_models(
+    tables: dict[str, pd.DataFrame],
+    by: str | Sequence[str] = "gender",
+    metric: str = "age_mae",
+    min_count: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """One metric per group for several models on the same test faces, side by side.
+
+    Args:
+        tables: model name -> predictions table (e.g. ``{"Model A": ..., "Model B": ...}``).
+        by: the grouping, as in :func:`group_metrics`.
+        metric: one of :data:`METRICS`.
+
+    Returns:
+        One row per group (the overall row first) with ``count``, ``reliable`` and one column per
+        model, then a final ``gap`` row: largest minus smallest group value of each model.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    sizes = {name: len(table) for name, table in tables.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the tables differ in size ({sizes}): compare models on the same test images")
+    result = None
+    for name, table in tables.items():
+        metrics = pd.concat([overall_metrics(table, min_count), group_metrics(table, by, min_count)], ignore_index=True)
+        part = metrics.set_index("group")[["count", "reliable", metric]].rename(columns={metric: name})
+        result = part if result is None else result.join(part[[name]], how="left")  # same faces, same groups
+    groups = result.drop(index="all")
+    gap = {name: groups[name].max() - groups[name].min() for name in tables}
+    result.loc["gap (largest - smallest)"] = {
+        "count": groups["count"].sum(),
+        "reliable": groups["reliable"].all(),
+        **gap,
+    }
+    return result
+
+
 def train_with_table(
     settings, split, train_images: pd.DataFrame, sample_weight: str | None = None, verbose: int | str = "auto"
 ):

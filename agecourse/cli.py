@@ -1,50 +1,90 @@
 """The ``agecourse`` command line (also ``python -m agecourse``).
 
-Commands:
-    agecourse data scan PATH [--json]       count accepted and rejected files, label distributions
-    agecourse data fetch                     download UTKFace into the cache (checksummed)
-    agecourse data synth DEST                write synthetic faces (not real people) to a folder
-    agecourse run [--data PATH]              the main job: load, train Model A, evaluate, write files
-    agecourse train [--data PATH]            same as run (kept for symmetry with evaluate)
-    agecourse evaluate MODEL --data PATH     metrics of a saved model on a folder of UTKFace images
+Introduced in lesson 01 (``data scan``, ``data fetch``); ``run``/``train`` follow lesson 08,
+``evaluate`` lesson 09, ``predict`` lesson 13, and ``grade`` is the instructors' batch grader.
 
-User mistakes (a missing folder, a bad archive, a failed download) print one line and exit with
-status 2 instead of a traceback; set ``AGECOURSE_DEBUG=1`` to see the traceback.
+Commands::
+
+    agecourse data scan PATH [--json]            files, accepted, rejected (with reasons), label distributions
+    agecourse data fetch [--url URL] [--sha256]  download UTKFace into the cache, checksummed, with fallbacks
+    agecourse data synth DEST [--n N]            write synthetic faces (not real people) to a folder
+    agecourse run [--data PATH] [--profile P]    the main job: load, train Model A, evaluate, write files
+    agecourse train [--data PATH] [--out DIR]    the same job (trains and saves Model A with its metrics)
+    agecourse evaluate MODEL --data PATH [--json]  metrics of a saved model on UTKFace-named images
+    agecourse predict MODEL IMAGE... [--json]    age and gender of the faces in photos
+    agecourse grade SUBMISSIONS --out DIR        grade a folder of exercise notebooks
+
+User mistakes (a missing folder, a bad archive, a failed download, a model that cannot be loaded)
+print one line ``agecourse: error: ...`` on stderr and exit with status 2 instead of a traceback;
+set ``AGECOURSE_DEBUG=1`` to see the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 # TensorFlow prints pages of start-up notes; the CLI keeps only warnings and errors.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_USER_ERROR = 2
+EXIT_NOTHING_PREDICTED = 1
 
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line."""
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def json_ready(value):
+    """``value`` with NaN and infinities replaced by ``None`` (strict JSON has no NaN), recursively."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # NumPy scalars
+        return json_ready(value.item())
+    return value
+
+
+def _print_json(value) -> None:
+    print(json.dumps(json_ready(value), indent=2, allow_nan=False))
+
+
 def _settings(args: argparse.Namespace):
     from agecourse.config import get_settings
 
     overrides = {}
-    if getattr(args, "epochs", None):
-        overrides["epochs"] = args.epochs
-    if getattr(args, "image_size", None):
-        overrides["image_size"] = args.image_size
-    if getattr(args, "max_images", None):
-        overrides["max_images"] = args.max_images
+    for name in ("epochs", "image_size", "max_images"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
     data = getattr(args, "data", None)
     if data is not None and not Path(data).expanduser().exists():
         raise UserError(f"{data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
     return get_settings(getattr(args, "profile", None), data_dir=data, **overrides)
 
 
+# --- data ---------------------------------------------------------------------------------------
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    """``data scan``: how many files, accepted and rejected (with reasons), label distributions."""
     from agecourse.data import describe, load_utkface
 
     result = load_utkface(args.path, check=not args.no_check_images)
@@ -58,7 +98,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "distribution": describe(result.images),
     }
     if args.json:
-        print(json.dumps(report, indent=2))
+        _print_json(report)
         return 0
     print(
         f"{report['files']} files in {result.source}: {report['accepted']} accepted, "
@@ -77,14 +117,27 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from agecourse.download import fetch
+    """``data fetch``: download UTKFace (the built-in mirrors, or ``--url``) into the cache."""
+    from agecourse.download import SOURCES, SourceFailedWarning, fetch, source_from_url
 
-    folder = fetch(cache_dir=args.cache_dir, progress=not args.quiet)
+    if args.sha256 and len(args.url or []) != 1:
+        raise UserError("--sha256 needs exactly one --url")
+    sources = [source_from_url(url, args.sha256) for url in args.url] if args.url else SOURCES
+
+    def say(message, category, *rest, **kwargs) -> None:  # one plain line per failed mirror
+        print(f"agecourse: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if args.quiet else "always", SourceFailedWarning)
+        if not args.quiet:
+            warnings.showwarning = say
+        folder = fetch(sources, cache_dir=args.cache_dir, progress=not args.quiet)
     print(f"UTKFace is in {folder}; use it with --data {folder} or AGECOURSE_DATA={folder}")
     return 0
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """``data synth``: write a set of synthetic faces (not real people)."""
     from agecourse.synthetic import make_synthetic_faces
 
     folder = make_synthetic_faces(args.dest, n=args.n, size=args.size, seed=args.seed)
@@ -92,7 +145,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- run / train / evaluate ------------------------------------------------------------------
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """``run`` / ``train``: load, split, train Model A, evaluate on the test split, write files."""
     from agecourse.pipeline import run_main
 
     settings = _settings(args)
@@ -101,87 +158,192 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import keras
+def evaluate_folder(model_path: str | os.PathLike, data: str | os.PathLike, batch_size: int = 64) -> dict:
+    """Metrics of a saved model on every usable UTKFace-named image of a folder or archive.
 
+    The numbers are :func:`agecourse.evaluate.evaluate_table` of
+    :func:`agecourse.evaluate.predict_table`, exactly what lesson 09 shows. Files that cannot be
+    used (malformed names, undecodable images) are counted and listed under ``data.rejects``.
+    """
     from agecourse import evaluate as ev
     from agecourse.data import load_utkface, make_dataset
+    from agecourse.deploy import input_size, load_model
 
-    model_path = Path(args.model)
-    if not model_path.exists():
-        raise UserError(f"{model_path}: no such model file")
-    try:
-        model = keras.models.load_model(model_path)
-    except (ValueError, OSError) as err:
-        raise UserError(f"{model_path}: cannot load as a Keras model ({err})") from err
-    loaded = load_utkface(args.data)
+    model = load_model(model_path)
+    loaded = load_utkface(data)
     if len(loaded.images) == 0:
-        raise UserError(f"{args.data}: no usable UTKFace-named images ({len(loaded.rejects)} rejected)")
-    size = int(model.inputs[0].shape[1])
-    table = ev.predict_table(model, make_dataset(loaded.images, size, batch_size=64), loaded.images)
+        raise UserError(f"{data}: no usable UTKFace-named images ({len(loaded.rejects)} files rejected)")
+    height, width = input_size(model)
+    if height != width:
+        raise UserError(f"{model_path}: expects {width}x{height} images; course models take square images")
+    with warnings.catch_warnings():
+        # Keras warns "Your input ran out of data" at the end of any finite tf.data stream whose
+        # length it cannot know in advance (ours skips undecodable files); nothing is wrong.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        table = ev.predict_table(model, make_dataset(loaded.images, height, batch_size=batch_size), loaded.images)
     metrics = ev.evaluate_table(table)
-    metrics["data"] = {"source": loaded.source, "accepted": len(loaded.images), "rejected": len(loaded.rejects)}
+    metrics["data"] = {
+        "source": loaded.source,
+        "accepted": len(loaded.images),
+        "rejected": len(loaded.rejects),
+        "converted": loaded.converted,
+        "rejects": loaded.rejects[["file", "reason"]].to_dict(orient="records"),
+    }
     metrics["model"] = str(model_path)
+    return metrics
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``evaluate``: metrics of a saved model on a folder or archive of UTKFace-named images."""
+    from agecourse.evaluate import save_metrics
+
+    if not Path(args.data).expanduser().exists():
+        raise UserError(f"{args.data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
+    metrics = evaluate_folder(args.model, args.data, batch_size=args.batch_size)
+    if args.out:
+        save_metrics(json_ready(metrics), Path(args.out) / "metrics.json")
     if args.json:
-        print(json.dumps(metrics, indent=2, default=float))
-    else:
-        print(loaded.summary())
-        print(
-            f"age MAE {metrics['age']['mae']:.2f}, RMSE {metrics['age']['rmse']:.2f}, "
-            f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} images"
-        )
-        for band, row in metrics["per_age_band"].items():
-            print(f"  {band:>6}: n={row['count']:<5} MAE {row['age_mae']:.2f}")
+        _print_json(metrics)
+        return 0
+    data = metrics["data"]
+    print(f"{data['accepted']} images accepted, {data['rejected']} rejected ({data['source']})")
+    for row in data["rejects"][:10]:
+        print(f"  rejected {row['file']}: {row['reason']}")
+    if data["rejected"] > 10:
+        print(f"  ... and {data['rejected'] - 10} more (see --json)")
+    print(
+        f"age MAE {metrics['age']['mae']:.2f}, RMSE {metrics['age']['rmse']:.2f}, "
+        f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} images"
+    )
+    for band, row in metrics["per_age_band"].items():
+        print(f"  {band:>6}: n={row['count']:<5} MAE {row['age_mae']:.2f}")
+    if args.out:
+        print(f"Wrote {Path(args.out) / 'metrics.json'}")
     return 0
+
+
+# --- predict ------------------------------------------------------------------------------------
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``predict``: age and gender of every face in each image.
+
+    Each image that cannot be used gets one line on stderr (no face, not an image, too small,
+    missing file) and the others go on. Exit status 0 when at least one image was predicted,
+    1 when none was, 2 for a model that cannot be loaded.
+    """
+    from agecourse.deploy import load_model, predict_many, save_outputs
+
+    if args.gradcam and not args.out:
+        raise UserError("--gradcam writes heat maps as pictures: add --out DIR")
+    model = load_model(args.model)
+    results = predict_many(model, args.images, detect=not args.no_detect, gradcam=args.gradcam)
+    written: dict[str, list[str]] = {}
+    if args.out:
+        for index, result in enumerate(results):
+            if result.ok:
+                stem = f"{index + 1:03d}_{Path(result.source).stem}"
+                paths = save_outputs(result.source, result.faces, args.out, stem)
+                written[result.source] = [str(p) for p in paths]
+    for result in results:
+        if not result.ok:
+            print(f"agecourse: {result.error}", file=sys.stderr)
+    if args.json:
+        rows = [dict(r.to_dict(), files=written.get(r.source, [])) if args.out else r.to_dict() for r in results]
+        _print_json(rows)
+    else:
+        for result in results:
+            for i, face in enumerate(result.faces, start=1):
+                x, y, w, h = face.box
+                where = f"box x={x} y={y} w={w} h={h}" if face.detected else "whole image"
+                print(f"{result.source}: face {i}: {face.label()} ({where})")
+        if args.out and written:
+            print(f"Wrote boxed pictures{' and heat maps' if args.gradcam else ''} to {args.out}")
+    predicted = sum(r.ok for r in results)
+    if not args.json and len(results) > 1:
+        print(f"{predicted} of {len(results)} images predicted")
+    return 0 if predicted else EXIT_NOTHING_PREDICTED
+
+
+# --- parser and entry point ----------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    parser = argparse.ArgumentParser(prog="agecourse", description="Age and gender estimation course tools.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from agecourse import __version__
+    from agecourse.grading import add_grade_arguments, cmd_grade
+
+    parser = argparse.ArgumentParser(
+        prog="agecourse",
+        description="Age and gender estimation course tools (UTKFace, TensorFlow/Keras).",
+        epilog="User mistakes exit with status 2 and one line on stderr; AGECOURSE_DEBUG=1 shows tracebacks.",
+    )
+    parser.add_argument("--version", action="version", version=f"agecourse {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="find, download and inspect data").add_subparsers(
-        dest="data_command", required=True
+        dest="data_command", required=True, metavar="DATA_COMMAND"
     )
     scan = data.add_parser("scan", help="count accepted and rejected images, with reasons")
     scan.add_argument("path", help="folder, .zip or .tar.gz of UTKFace-named images")
     scan.add_argument("--json", action="store_true", help="print a JSON report")
     scan.add_argument("--no-check-images", action="store_true", help="only parse names, do not decode images")
     scan.set_defaults(func=cmd_scan)
-    fetch = data.add_parser("fetch", help="download UTKFace into the cache, verified by checksum")
+    fetch = data.add_parser("fetch", help="download UTKFace into the cache, verified, trying mirrors in order")
+    fetch.add_argument(
+        "--url", action="append", default=None, help="download from this archive URL instead (repeat for fallbacks)"
+    )
+    fetch.add_argument("--sha256", default=None, help="expected SHA-256 of the archive at --url")
     fetch.add_argument("--cache-dir", default=None, help="default: AGECOURSE_DATA_DIR or the user cache")
-    fetch.add_argument("--quiet", action="store_true")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     fetch.set_defaults(func=cmd_fetch)
     synth = data.add_parser("synth", help="write synthetic faces (not real people) to a folder")
     synth.add_argument("dest")
-    synth.add_argument("--n", type=int, default=600)
-    synth.add_argument("--size", type=int, default=128)
+    synth.add_argument("--n", type=_positive_int, default=600, help="number of faces (default 600)")
+    synth.add_argument("--size", type=_positive_int, default=128, help="side in pixels (default 128)")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=cmd_synth)
 
     for name, help_text in (
-        ("run", "load, train Model A, evaluate, write metrics and plots"),
-        ("train", "same as run: train Model A and write it with its metrics"),
+        ("run", "the main job: load, train Model A, evaluate, write metrics, plots and the model"),
+        ("train", "train Model A and save it (.keras) with its test metrics and plots (same job as run)"),
     ):
-        run = sub.add_parser(name, help=help_text)
+        run = sub.add_parser(name, help=help_text, description=help_text)
         run.add_argument(
             "--data", default=None, help="UTKFace folder or archive (default: AGECOURSE_DATA, else synthetic faces)"
         )
         run.add_argument(
             "--profile", choices=("ci", "cpu", "gpu"), default=None, help="default: AGECOURSE_PROFILE, else detected"
         )
-        run.add_argument("--out", default="outputs/run", help="output folder (default: outputs/run)")
-        run.add_argument("--epochs", type=int, default=None)
-        run.add_argument("--image-size", type=int, default=None)
-        run.add_argument("--max-images", type=int, default=None)
-        run.add_argument("--quiet", action="store_true")
+        run.add_argument("--out", default=f"outputs/{name}", help=f"output folder (default: outputs/{name})")
+        run.add_argument("--epochs", type=_positive_int, default=None)
+        run.add_argument("--image-size", type=_positive_int, default=None)
+        run.add_argument("--max-images", type=_positive_int, default=None)
+        run.add_argument("--quiet", action="store_true", help="no per-epoch lines")
         run.set_defaults(func=cmd_run)
 
-    evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a folder of UTKFace images")
-    evaluate.add_argument("model", help="a .keras file saved by the course")
+    evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a folder of UTKFace-named images")
+    evaluate.add_argument("model", help="a .keras file saved by the course (Model A or B)")
     evaluate.add_argument("--data", required=True, help="folder, .zip or .tar.gz of UTKFace-named images")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--out", default=None, help="also write metrics.json into this folder")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="age and gender of the faces in photos")
+    predict.add_argument("model", help="a .keras file saved by the course (Model A or B)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files (JPEG, PNG, ...)")
+    predict.add_argument("--json", action="store_true", help="print one JSON record per image")
+    predict.add_argument(
+        "--no-detect", action="store_true", help="treat each image as one already-cropped face (like a UTKFace chip)"
+    )
+    predict.add_argument("--out", default=None, help="write each photo with boxed, captioned faces here")
+    predict.add_argument("--gradcam", action="store_true", help="also write a Grad-CAM heat map per face (needs --out)")
+    predict.set_defaults(func=cmd_predict)
+
+    grade = sub.add_parser("grade", help="grade a folder of submitted exercise notebooks (runs their code)")
+    add_grade_arguments(grade)
+    grade.set_defaults(func=cmd_grade)
     return parser
 
 
@@ -193,12 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (UserError, FileNotFoundError, NotADirectoryError, UnsafeArchiveError, DownloadError, ValueError) as err:
+        with warnings.catch_warnings():
+            # A harmless Keras note at the end of every finite tf.data stream (see evaluate_folder).
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            return args.func(args)
+    except (UserError, OSError, UnsafeArchiveError, DownloadError, ValueError) as err:
+        # OSError covers missing files, permissions and full disks; ValueError covers bad data and
+        # agecourse.deploy's DeployError (no such model, not an image, ...).
         if os.environ.get("AGECOURSE_DEBUG"):
             raise
-        print(f"agecourse: error: {err}", file=sys.stderr)
-        return 2
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"agecourse: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("agecourse: interrupted", file=sys.stderr)
         return 130

@@ -29,6 +29,14 @@ class Settings:
     Attributes mirror the choices a student makes: how big the images are, how much data to use,
     how long to train. ``data_dir`` is ``None`` when no real UTKFace copy is configured, in which
     case the built-in *synthetic* faces are used and every output says so.
+
+    Model A's recipe (lessons 06-08) is part of the settings too, so the lessons, ``agecourse run``
+    and the benchmark all train the same model: ``model_filters``, ``dense_units``,
+    ``head_dropout``, ``l2`` and ``augment`` shape the network; ``age_loss`` (``"huber"``,
+    ``"mae"`` or ``"mse"``) and ``gender_loss_weight`` (``None`` = the loss's default weight) set
+    the objective; ``patience`` and ``lr_patience`` drive early stopping and the learning-rate
+    reduction; ``cache="memory"`` decodes every image once and keeps it in RAM (worth it on a CPU,
+    where decoding JPEGs every epoch costs as much as a small model's training step).
     """
 
     profile: str
@@ -47,6 +55,15 @@ class Settings:
     transfer_backbone: str = "MobileNetV2"
     transfer_alpha: float = 0.35
     model_filters: tuple[int, ...] = (32, 64, 128)
+    dense_units: int = 128
+    head_dropout: float = 0.3
+    l2: float = 1e-4
+    augment: bool = True
+    age_loss: str = "huber"
+    gender_loss_weight: float | None = None
+    patience: int = 5
+    lr_patience: int = 2
+    cache: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -84,11 +101,12 @@ _BASE: dict[str, dict] = {
         transfer_epochs_frozen=1,
         transfer_epochs_finetune=1,
         model_filters=(16, 32, 64),
+        cache="memory",
     ),
     "cpu": dict(
         image_size=64,
         batch_size=64,
-        epochs=15,
+        epochs=20,
         synthetic_count=3000,
         max_images=None,
         learning_rate=2e-3,
@@ -96,7 +114,12 @@ _BASE: dict[str, dict] = {
         transfer_image_size=96,
         transfer_epochs_frozen=3,
         transfer_epochs_finetune=6,
-        model_filters=(32, 64, 128, 256),
+        # Narrower than the gpu profile's (32, 64, 128, 256): a third of the compute per image, so
+        # three times the epochs fit in the same CPU time, which matters more on 5,500 faces.
+        model_filters=(16, 32, 64, 128),
+        patience=4,
+        lr_patience=1,
+        cache="memory",
     ),
     "gpu": dict(
         image_size=128,

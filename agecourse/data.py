@@ -287,12 +287,13 @@ def strata(images: pd.DataFrame) -> pd.Series:
 
 
 def stratified_sample(images: pd.DataFrame, n: int, seed: int = 42) -> pd.DataFrame:
-    """A seeded subset of ``n`` rows with the same age-band x gender mix as the whole."""
+    """A seeded subset of ``n`` rows with the same age-band x gender mix as the whole (for an ``n``
+    too small to hold every stratum: the same gender mix, or for a handful of rows a plain sample)."""
     from sklearn.model_selection import train_test_split
 
     if n >= len(images):
         return images.reset_index(drop=True)
-    groups = _mergeable_strata(images, minimum=2)
+    groups = _split_groups(images, min(n, len(images) - n))
     subset, _ = train_test_split(images, train_size=n, random_state=seed, stratify=groups)
     return subset.sort_values("path").reset_index(drop=True)
 
@@ -358,12 +359,33 @@ def split_dataset(
     images = images.sort_values("path").reset_index(drop=True)
     if len(images) < 10:
         raise ValueError(f"need at least 10 images to split, got {len(images)}")
-    rest, test = train_test_split(
-        images, test_size=test_fraction, random_state=seed, stratify=_mergeable_strata(images, 2)
-    )
+    test_groups = _split_groups(images, _smaller_side(len(images), test_fraction))
+    rest, test = train_test_split(images, test_size=test_fraction, random_state=seed, stratify=test_groups)
     val_share = val_fraction / (1 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=_mergeable_strata(rest, 2))
+    val_groups = _split_groups(rest, _smaller_side(len(rest), val_share))
+    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=val_groups)
     return Split(*(part.reset_index(drop=True) for part in (train, val, test)))
+
+
+def _split_groups(images: pd.DataFrame, smaller_side: int) -> pd.Series | None:
+    """What to stratify a two-way split of ``images`` by, when its smaller side gets
+    ``smaller_side`` rows: age band x gender; for sets too small to put every stratum on both sides
+    (scikit-learn needs at least one row per group on each), gender only; for tiny sets nothing."""
+    groups = _mergeable_strata(images, 2)
+    if groups.nunique() <= smaller_side:
+        return groups
+    gender = images["gender"].astype(str)
+    if gender.nunique() <= smaller_side and gender.value_counts().min() >= 2:
+        return gender
+    return None
+
+
+def _smaller_side(n: int, fraction: float) -> int:
+    """Rows on the smaller side when scikit-learn moves ``fraction`` of ``n`` rows to the test side."""
+    import math
+
+    moved = math.ceil(fraction * n)
+    return min(moved, n - moved)
 
 
 # --- tf.data ----------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ in it into one:
    (phones store portraits sideways plus a tag), and convert grayscale / RGBA / CMYK / palette to
    RGB (transparent pixels become white);
 2. **detect** faces with OpenCV's bundled Haar cascade (frontal faces). Haar misses faces that touch
-   the image border, which is every UTKFace chip: on 100 real chips it found a face in about 6 of
-   10 images, but in 95 of 100 once the image was padded by 25 % of its size with replicated edge
-   pixels. So the image is always padded before detection and the boxes mapped back;
+   the image border, which is every UTKFace chip: on 100 real chips it found a face in 58, but in
+   95 of 100 once the image was padded by 25 % of its size with replicated edge pixels. So the
+   image is always padded before detection and the boxes mapped back;
 3. **crop** like UTKFace: on real chips the Haar box is about 1.03 times the chip's side and its
    centre sits 8 % of the side above the chip's centre, so the crop is a square of
    ``CHIP_SIDE_PER_BOX`` times the box, moved down by ``CHIP_CENTRE_BELOW_BOX`` of its side; parts
@@ -459,8 +459,9 @@ def predict_many(model: keras.Model, sources, detect: bool = True, gradcam: bool
 # --- drawing --------------------------------------------------------------------------------
 
 
-def draw_faces(image, faces: list[FacePrediction], name: str | None = None):
-    """The photo as a PIL image with each face boxed and captioned (age and gender)."""
+def draw_faces(image, faces: list[FacePrediction], name: str | None = None, numbered: bool | None = None):
+    """The photo as a PIL image with each face boxed and captioned (age and gender); with several
+    faces (or ``numbered=True``) each caption starts with the face's number, as in the app."""
     from PIL import Image, ImageDraw, ImageFont
 
     rgb = (
@@ -472,11 +473,12 @@ def draw_faces(image, faces: list[FacePrediction], name: str | None = None):
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 250))
     font = ImageFont.load_default(size=max(11, round(max(canvas.size) / 40)))
-    for face in faces:
+    numbered = len(faces) > 1 if numbered is None else numbered
+    for number, face in enumerate(faces, 1):
         x, y, w, h = face.box
         colour = (220, 60, 120) if face.gender == "female" else (40, 110, 220)
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=line)
-        text = face.label()
+        text = f"{number}: {face.label()}" if numbered else face.label()
         left, top, right, bottom = draw.textbbox((x, y), text, font=font)
         ty = y - (bottom - top) - 2 * line if y - (bottom - top) - 2 * line >= 0 else y + h + line
         draw.rectangle([x, ty, x + (right - left) + 2 * line, ty + (bottom - top) + 2 * line], fill=colour)
@@ -519,17 +521,137 @@ def _png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
+# --- example photos ---------------------------------------------------------------------------
+
+# Synthetic faces that OpenCV's Haar cascade finds when pasted into a photo (tests/test_deploy.py
+# checks it): not every drawn face is found, so the examples use these.
+EXAMPLE_FACE_SEEDS = (0, 2)
+ORIENTATION_STORAGE = {3: 180, 6: 90, 8: 270}  # EXIF orientation -> how far the pixels are turned
+
+
+def example_faces(side: int = 160, seeds: tuple[int, ...] = EXAMPLE_FACE_SEEDS) -> list[np.ndarray]:
+    """Synthetic faces (not real people, :mod:`agecourse.synthetic`) of ``side`` px for examples."""
+    from agecourse.synthetic import draw_face
+
+    return [draw_face(30 + seed, seed % 2, seed % 5, size=side, rng=seed) for seed in seeds]
+
+
+def group_photo(faces=None, side: int = 160, gap: int = 40, margin: int = 70) -> np.ndarray:
+    """A 'photo' with faces side by side on a plain backdrop, as RGB uint8.
+
+    Args:
+        faces: face images (arrays, paths, bytes; e.g. UTKFace chips) or ``None`` for
+            :func:`example_faces`. Each is resized to ``side`` x ``side``.
+        side, gap, margin: face size, space between faces and border around them, in pixels.
+
+    A chip pasted into a larger picture is what a detector meets in a real photo: a face with
+    context around it, rather than a face that fills the whole image.
+    """
+    from PIL import Image
+
+    chips = example_faces(side) if faces is None else [read_image(face) for face in faces]
+    if not chips:
+        raise ValueError("group_photo needs at least one face")
+    width = 2 * margin + len(chips) * side + (len(chips) - 1) * gap
+    height = 2 * margin + side
+    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+    canvas = np.array([196, 204, 214], np.float32) * (1 - ramp) + np.array([226, 218, 204], np.float32) * ramp
+    canvas = np.repeat(canvas, height, axis=0).round().astype(np.uint8)
+    for i, chip in enumerate(chips):
+        resized = np.asarray(Image.fromarray(chip).resize((side, side), Image.Resampling.LANCZOS))
+        x = margin + i * (side + gap)
+        canvas[margin : margin + side, x : x + side] = resized
+    return canvas
+
+
+def pick_detectable(sources, n: int = 2) -> list:
+    """The first ``n`` images (paths, bytes or arrays of single faces, e.g. UTKFace chips) in which
+    :func:`detect_faces` finds a face: Haar misses about 1 chip in 20, and an example photo should
+    not start with a miss. Raises ``ValueError`` when fewer than ``n`` qualify."""
+    picked = []
+    for source in sources:
+        if detect_faces(read_image(source)):
+            picked.append(source)
+            if len(picked) == n:
+                return picked
+    raise ValueError(f"only {len(picked)} of the images have a face the detector finds; {n} were asked for")
+
+
+def encode_image(rgb: np.ndarray, mode: str = "RGB", fmt: str = "JPEG", orientation: int | None = None) -> bytes:
+    """The bytes of an image file made from ``rgb``, as a camera or an editor might store it.
+
+    Args:
+        rgb: an upright RGB uint8 image.
+        mode: PIL mode of the stored pixels: ``"RGB"``, ``"L"`` (grayscale), ``"RGBA"`` (PNG
+            only), ``"CMYK"`` (JPEG only; print workflows), ``"P"`` (palette, PNG only).
+        fmt: ``"JPEG"`` or ``"PNG"``.
+        orientation: an EXIF orientation (3, 6 or 8): the pixels are stored turned and the tag
+            says how to turn them back, as phones do for portrait shots (JPEG only).
+    """
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(rgb, np.uint8)).convert(mode)
+    options: dict[str, Any] = {"quality": 95} if fmt.upper() == "JPEG" else {}
+    if orientation is not None:
+        if orientation not in ORIENTATION_STORAGE:
+            raise ValueError(f"orientation must be one of {sorted(ORIENTATION_STORAGE)}, got {orientation}")
+        image = image.rotate(ORIENTATION_STORAGE[orientation], expand=True)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        options["exif"] = exif
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def demo_model(settings=None, path: str | os.PathLike | None = None, verbose: bool = False):
+    """The model for the demo page and the app: ``(model, description)``.
+
+    Looks, in order, for ``path``, the ``AGECOURSE_DEMO_MODEL`` environment variable, then the
+    saved Model B and Model A of the current profile (:attr:`Settings.artifacts_dir`). With none of
+    them it trains a small Model A in the ``ci`` profile (synthetic faces, seconds to a minute on a
+    CPU, saved for the next start) and the description says that its predictions mean nothing.
+    """
+    from agecourse.config import get_settings
+
+    settings = settings or get_settings()
+    chosen = path or os.environ.get("AGECOURSE_DEMO_MODEL")
+    if chosen:  # asked for explicitly: a missing file is an error, not a reason to fall back
+        return load_model(chosen), f"{Path(chosen).name} (from {chosen})"
+    for name, label in (("model_b.keras", "Model B"), ("model_a.keras", "Model A")):
+        saved = settings.artifacts_dir / name
+        if saved.is_file():
+            return load_model(saved), f"{label} trained in the '{settings.profile}' profile ({saved})"
+    from agecourse.pipeline import get_model_a
+
+    small = get_settings("ci")
+    model = get_model_a(small, verbose=verbose)
+    return model, (
+        f"a small Model A trained for {small.epochs} epochs on synthetic faces in the 'ci' profile, because no "
+        "trained model was found: it shows how the app works, its ages and genders mean nothing. Train one "
+        "with lesson 08 or 10 (or the agecourse run command) or set AGECOURSE_DEMO_MODEL to a .keras file."
+    )
+
+
 # --- the notebook app -----------------------------------------------------------------------
 
 
-def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True):
+def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, about: str = "", example=None):
     """A small ipywidgets app: upload a photo, see every face boxed with its predicted age and
     gender, and (optionally) each face's Grad-CAM heat map. Errors (no face, not an image, too
     small) are shown in the app instead of a traceback.
 
+    Args:
+        model: the model to use.
+        gradcam, detect: initial state of the two check boxes.
+        about: HTML shown above the controls, e.g. which model this is.
+        example: an image (array, path or bytes) behind a "Try the example" button, for visitors
+            without a photo at hand.
+
     Returns an ``ipywidgets.VBox``; display it as the last line of a cell. Its ``analyse(content,
     name)`` method runs the same steps on raw file bytes (what an upload delivers), for scripts and
-    tests.
+    tests. Parts carry CSS classes (``agecourse-status``, ``agecourse-boxed``,
+    ``agecourse-heatmap``) so that a browser test can find them.
     """
     import ipywidgets as widgets
 
@@ -537,39 +659,37 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True):
     detect_box = widgets.Checkbox(value=detect, description="detect faces (untick for a cropped face)", indent=False)
     gradcam_box = widgets.Checkbox(value=gradcam, description="Grad-CAM heat maps (gender)", indent=False)
     results = widgets.VBox()
+    results.add_class("agecourse-results")
     status = widgets.HTML("Upload a photo with one or more faces (JPEG or PNG).")
+    status.add_class("agecourse-status")
 
-    def analyse(content: bytes, name: str = "upload") -> list[FacePrediction]:
+    def analyse(content, name: str = "upload") -> list[FacePrediction]:
         status.value = f"Analysing {name} ..."
         try:
-            rgb = read_image(bytes(content), name=name)
+            rgb = read_image(content if isinstance(content, np.ndarray) else bytes(content), name=name)
             faces = predict_faces(model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name)
         except DeployError as err:
             status.value = f"<span style='color:#b00020'><b>Cannot use this photo:</b> {err}</span>"
             results.children = ()
             return []
-        children = [
-            widgets.Image(
-                value=_png_bytes(draw_faces(rgb, faces)), format="png", layout=widgets.Layout(max_width="520px")
-            )
-        ]
+        boxed = widgets.Image(
+            value=_png_bytes(draw_faces(rgb, faces)), format="png", layout=widgets.Layout(max_width="520px")
+        )
+        boxed.add_class("agecourse-boxed")
+        children = [boxed]
         overlays = face_overlays(faces)
         if overlays:
             tiles = []
             for i, (face, picture) in enumerate(zip([f for f in faces if f.heatmap is not None], overlays), 1):
-                tiles.append(
-                    widgets.VBox(
-                        [
-                            widgets.Image(
-                                value=_png_bytes(np.kron(picture, np.ones((3, 3, 1), np.uint8))),
-                                format="png",
-                                width=144,
-                                height=144,
-                            ),
-                            widgets.HTML(f"face {i}: {face.label()}"),
-                        ]
-                    )
+                heat = widgets.Image(
+                    value=_png_bytes(np.kron(picture, np.ones((3, 3, 1), np.uint8))),
+                    format="png",
+                    width=144,
+                    height=144,
                 )
+                heat.add_class("agecourse-heatmap")
+                caption = widgets.HTML(f"face {i}: {face.label()}", layout=widgets.Layout(width="150px"))
+                tiles.append(widgets.VBox([heat, caption], layout=widgets.Layout(margin="0 16px 0 0")))
             children.append(widgets.HBox(tiles))
         results.children = tuple(children)
         found = "face" if len(faces) == 1 else "faces"
@@ -584,7 +704,16 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True):
             analyse(files[0]["content"], files[0]["name"])
 
     upload.observe(on_upload, names="value")
-    app = widgets.VBox([widgets.HBox([upload, detect_box, gradcam_box]), status, results])
+    controls = [upload, detect_box, gradcam_box]
+    if example is not None:
+        picture = read_image(example, name="example")
+        button = widgets.Button(description="Try the example", tooltip="synthetic faces, not real people")
+        button.on_click(lambda _: analyse(picture, "example photo (synthetic faces)"))
+        controls.insert(1, button)
+    parts = [widgets.HBox(controls), status, results]
+    if about:
+        parts.insert(0, widgets.HTML(about))
+    app = widgets.VBox(parts)
     app.analyse = analyse
     return app
 

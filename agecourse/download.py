@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterable
@@ -104,6 +105,30 @@ SOURCES: tuple[Source, ...] = (
 )
 
 
+def source_from_url(url: str, sha256: str | None = None, image_count: int | None = None) -> Source:
+    """A :class:`Source` for a URL of your own (a course mirror, a teacher's copy), e.g. for
+    ``agecourse data fetch --url URL [--sha256 HEX]``.
+
+    The URL must end in an archive name (``.zip``, ``.tar.gz``, ``.tgz`` or ``.tar``). The source is
+    named after the host plus a short hash of the URL, so two URLs never share a cache folder.
+    """
+    from urllib.parse import urlparse
+
+    from agecourse.archive import is_archive
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{url}: not an http(s) URL")
+    archive_name = Path(parsed.path).name
+    if not is_archive(archive_name):
+        raise ValueError(f"{url}: the URL must end in a .zip, .tar.gz, .tgz or .tar file name")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256.strip()):
+        raise ValueError(f"{sha256!r}: not a SHA-256 (64 hex digits)")
+    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in parsed.netloc)
+    name = f"{host}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
+    return Source(name=name, url=url, sha256=sha256, image_count=image_count, archive_name=archive_name)
+
+
 class DownloadError(RuntimeError):
     """A download that failed: HTTP error, connection problem, truncated transfer, wrong content."""
 
@@ -137,6 +162,22 @@ def _content_length(headers) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _short_reason(err: BaseException) -> str:
+    """The root cause of a connection error in a few words: requests wraps it in two layers and
+    repeats the URL in each, e.g. ``Failed to resolve 'huggingface.co' ([Errno -2] Name or service
+    not known)`` or ``Failed to establish a new connection: [Errno 111] Connection refused``."""
+    reason = err
+    for _ in range(4):  # requests.ConnectionError -> urllib3 MaxRetryError -> the socket-level error
+        inner = getattr(reason, "reason", None)
+        if inner is None and reason.args and isinstance(reason.args[0], BaseException):
+            inner = reason.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        reason = inner
+    text = re.sub(r"^\w*Connection(Pool)?\([^)]*\):\s*", "", str(reason))
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
 
 
 def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float, chunk_size: int) -> str:
@@ -181,9 +222,11 @@ def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout:
         # before sending the Content-Length it announced.
         if expected is not None and received < expected:
             what = f"truncated transfer: got {received} of {expected} bytes"
+        elif received == 0 and isinstance(err, requests.ConnectionError):
+            what = "could not connect"
         else:
             what = f"transfer failed after {received} bytes"
-        raise DownloadError(f"{url}: {what} ({type(err).__name__}: {err})") from err
+        raise DownloadError(f"{url}: {what} ({_short_reason(err)})") from err
     finally:
         if part.exists():
             part.unlink()
@@ -331,9 +374,12 @@ def fetch(
         try:
             return _fetch_one(source, cache, progress, extract)
         except (DownloadError, requests.RequestException) as err:
-            failures.append(f"{source.name} ({source.url}): {err}")
+            reason = str(err).removeprefix(f"{source.url}: ")  # the URL is named once, here
+            failures.append(f"{source.name} ({source.url}): {reason}")
             warnings.warn(
-                f"UTKFace source {source.name} failed: {err}; trying the next one", SourceFailedWarning, stacklevel=2
+                f"UTKFace source {source.name} failed: {reason}; trying the next one",
+                SourceFailedWarning,
+                stacklevel=2,
             )
     if not failures:
         raise DownloadError(f"no download sources were given; {MANUAL_HINT}")

@@ -234,6 +234,47 @@ def plot_gradcam_grid(
     return fig
 
 
+def plot_right_wrong(
+    images, heatmaps_by_method: dict[str, np.ndarray], table: pd.DataFrame, alpha: float = 0.45, size: float = 2.0
+):
+    """Right and wrong predictions side by side: right ones in the left half of the figure, wrong
+    ones in the right half, each face followed by its overlay for every method.
+
+    Args:
+        images: ``(n, h, w, 3)`` images in 0-255, in the order of ``table``'s rows.
+        heatmaps_by_method: column title -> ``(n, h, w)`` maps.
+        table: ``n`` rows from :func:`pick_right_and_wrong` (with its ``verdict`` column), for the
+            captions and the grouping.
+    """
+    import matplotlib.pyplot as plt
+
+    images = as_batch(images)
+    if "verdict" not in table or len(table) != len(images):
+        raise ValueError(f"need one row with a 'verdict' per image: {len(table)} rows for {len(images)} images")
+    verdicts = table["verdict"].to_numpy()
+    groups = {verdict: np.flatnonzero(verdicts == verdict) for verdict in ("right", "wrong")}
+    rows = max(1, *(len(index) for index in groups.values()))
+    per_face = 1 + len(heatmaps_by_method)
+    fig, axes = plt.subplots(rows, 2 * per_face, figsize=(size * 2 * per_face, size * rows + 0.7), squeeze=False)
+    for g, (verdict, index) in enumerate(groups.items()):
+        for r in range(rows):
+            cells = axes[r, g * per_face : (g + 1) * per_face]
+            for ax in cells:
+                ax.axis("off")
+            if r >= len(index):
+                continue
+            i = index[r]
+            cells[0].imshow(images[i].astype(np.uint8))
+            cells[0].set_title(caption(table.iloc[i]), fontsize=7)
+            for ax, (method, maps) in zip(cells[1:], heatmaps_by_method.items()):
+                ax.imshow(overlay(images[i], maps[i], alpha))
+                ax.set_title(method, fontsize=8)
+        label = f"{verdict} predictions ({len(index)})" if len(index) else f"no {verdict} predictions"
+        fig.text((2 * g + 1) / 4, 0.995, label, ha="center", va="top", fontsize=10, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (size * rows + 0.7)))
+    return fig
+
+
 def load_images(table: pd.DataFrame, image_size: int) -> np.ndarray:
     """Decode the images of a table (``path`` column) into one float32 ``(n, size, size, 3)`` array,
     exactly as :func:`agecourse.data.make_dataset` feeds the models."""

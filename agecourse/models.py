@@ -23,6 +23,12 @@ if TYPE_CHECKING:  # pandas is imported lazily by the functions that return tabl
 # Roughly the mean age of UTKFace; starting the age head there saves the first epochs.
 DEFAULT_AGE_INIT = 33.0
 
+# Batch norm's running statistics follow the batches with this momentum. Keras's default (0.99)
+# needs several hundred steps to forget its starting values, more than a short CPU run has: until
+# then validation (which uses the running statistics) looks far worse than training, and
+# ReduceLROnPlateau / EarlyStopping react to that artefact. 0.9 settles within a few dozen steps.
+BN_MOMENTUM = 0.9
+
 
 def conv_block(
     x,
@@ -32,10 +38,12 @@ def conv_block(
     l2: float = 0.0,
     dropout: float = 0.0,
     name: str = "block",
+    bn_momentum: float = BN_MOMENTUM,
 ):
     """Two 3x3 convolutions, optional batch norm, then 2x2 max-pooling (halves the feature map).
 
-    Batch norm goes between convolution and activation, so the convolutions need no bias.
+    Batch norm goes between convolution and activation, so the convolutions need no bias;
+    ``bn_momentum`` is its running-statistics momentum (see :data:`BN_MOMENTUM`).
     """
     regularizer = keras.regularizers.L2(l2) if l2 else None
     for i in (1, 2):
@@ -43,7 +51,7 @@ def conv_block(
             filters, 3, padding="same", use_bias=not batch_norm, kernel_regularizer=regularizer, name=f"{name}_conv{i}"
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.Activation(activation, name=f"{name}_act{i}")(x)
     x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     if dropout:
@@ -99,6 +107,7 @@ def build_model_a(
     age_init: float = DEFAULT_AGE_INIT,
     augment: keras.layers.Layer | None = None,
     name: str = "model_a",
+    bn_momentum: float = BN_MOMENTUM,
 ) -> keras.Model:
     """Build Model A: ``len(filters)`` conv blocks, global average pooling, two heads.
 
@@ -108,6 +117,7 @@ def build_model_a(
         batch_norm, dropout, block_dropout, l2, activation, dense_units: the usual knobs.
         augment: optional augmentation layer (lesson 05) placed after the input; Keras runs it
             only in training.
+        bn_momentum: momentum of batch norm's running statistics (:data:`BN_MOMENTUM`).
 
     Returns:
         An uncompiled ``keras.Model`` with outputs ``age`` and ``gender``.
@@ -117,7 +127,14 @@ def build_model_a(
     x = layers.Rescaling(1.0 / 255, name="rescale")(x)
     for i, f in enumerate(filters, start=1):
         x = conv_block(
-            x, f, batch_norm=batch_norm, activation=activation, l2=l2, dropout=block_dropout, name=f"block{i}"
+            x,
+            f,
+            batch_norm=batch_norm,
+            activation=activation,
+            l2=l2,
+            dropout=block_dropout,
+            name=f"block{i}",
+            bn_momentum=bn_momentum,
         )
     features = layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = add_heads(

@@ -27,7 +27,7 @@ LESSONS = {
     7: "07_compile",
     8: "08_train",
     9: "09_evaluate",
-    10: "10_transfer_learning",
+    10: "10_transfer",
     11: "11_gradcam",
     12: "12_bias",
     13: "13_deploy",

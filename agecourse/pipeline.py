@@ -2,8 +2,11 @@
 
 Lessons 03 and 08 save a split and a trained Model A under ``settings.artifacts_dir``; a later
 lesson calls :func:`get_split` / :func:`get_model_a`, which reload them when present and otherwise
-rebuild them quickly with the profile's settings, saying so. ``agecourse run`` calls
-:func:`run_main`: load, split, train Model A, evaluate on the test split, write metrics and plots.
+rebuild them quickly with the profile's settings, saying so. Lesson 08 (train) builds Model A with
+:func:`build_model_a_for` and asks :func:`should_train_model_a` whether to train or reuse a saved
+model (the ``ci`` profile always trains; ``cpu``/``gpu`` reuse one unless ``AGECOURSE_RETRAIN=1``).
+``agecourse run`` calls :func:`run_main`: load, split, train Model A, evaluate on the test split,
+write metrics and plots.
 """
 
 from __future__ import annotations
@@ -39,13 +42,54 @@ def get_split(settings: Settings, rebuild: bool = False, verbose: bool = True) -
 
 
 def datasets(settings: Settings, split: Split, augment=None, image_size: int | None = None):
-    """``(train, val, test)`` ``tf.data`` pipelines for a split: training shuffled (seeded) and
-    optionally augmented, validation and test in file order."""
+    """``(train, val, test)`` ``tf.data`` pipelines for a split: training shuffled (seeded, again
+    every epoch) and optionally augmented, validation and test in file order.
+
+    With ``settings.cache == "memory"`` the training and validation images are decoded and resized
+    once and kept in RAM (``n x size x size x 3`` float32: about 270 MB for 5,500 images at 64 px);
+    the training set is then shuffled *after* the cache, so every epoch still sees a new order.
+    """
     size = image_size or settings.image_size
-    train = make_dataset(split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, augment=augment)
-    val = make_dataset(split.val, size, settings.batch_size)
+    if settings.cache:
+        decoded = make_dataset(split.train, size, settings.batch_size, cache=settings.cache)
+        train = decoded.unbatch().shuffle(len(split.train), seed=settings.seed, reshuffle_each_iteration=True)
+        train = train.batch(settings.batch_size)
+        if augment is not None:
+            import tensorflow as tf
+
+            train = train.map(lambda x, *rest: (augment(x, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+        train = train.prefetch(2)
+    else:
+        train = make_dataset(split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, augment=augment)
+    val = make_dataset(split.val, size, settings.batch_size, cache=settings.cache)
     test = make_dataset(split.test, size, settings.batch_size)
     return train, val, test
+
+
+def build_model_a_for(settings: Settings, age_init: float | None = None):
+    """Model A built and compiled with the recipe in ``settings`` (lessons 06-07): filters, head
+    size, dropout, L2, augmentation, age loss and loss weights, AdamW at ``settings.learning_rate``.
+
+    ``age_init`` starts the age head at that age (use the training split's mean age). This is the
+    one place the recipe is turned into a model, so lesson 08, ``agecourse run`` and the benchmark
+    train the same network.
+    """
+    from agecourse.augment import make_augmentation
+    from agecourse.models import DEFAULT_AGE_INIT, build_model_a, compile_model, default_loss_weights
+
+    model = build_model_a(
+        settings.image_size,
+        filters=settings.model_filters,
+        dropout=settings.head_dropout,
+        l2=settings.l2,
+        dense_units=settings.dense_units,
+        age_init=DEFAULT_AGE_INIT if age_init is None else float(age_init),
+        augment=make_augmentation() if settings.augment else None,
+    )
+    weights = default_loss_weights(settings.age_loss)
+    if settings.gender_loss_weight is not None:
+        weights = dict(weights, gender=float(settings.gender_loss_weight))
+    return compile_model(model, learning_rate=settings.learning_rate, age_loss=settings.age_loss, loss_weights=weights)
 
 
 def train_model_a(
@@ -54,38 +98,135 @@ def train_model_a(
     epochs: int | None = None,
     verbose: int | str = "auto",
     checkpoint: str | os.PathLike | None = None,
+    time_budget_s: float | None = None,
+    log_csv: str | os.PathLike | None = None,
 ):
-    """Build, compile and train Model A with the profile's settings; returns ``(model, history)``."""
-    from agecourse.augment import make_augmentation
-    from agecourse.models import build_model_a, compile_model
+    """Build, compile and train Model A with the profile's settings; returns ``(model, history)``.
+
+    Training uses :func:`agecourse.training.make_callbacks` (early stopping with the best weights
+    restored, learning-rate reduction, optional checkpoint and CSV log) and stops early if
+    ``time_budget_s`` seconds of training would be exceeded.
+    """
     from agecourse.training import set_seed, train_model
 
     set_seed(settings.seed)
     train, val, _ = datasets(settings, split)
-    age_init = float(split.train["age"].mean())
-    model = build_model_a(
-        settings.image_size, filters=settings.model_filters, age_init=age_init, augment=make_augmentation()
+    model = build_model_a_for(settings, age_init=float(split.train["age"].mean()))
+    history = train_model(
+        model,
+        train,
+        val,
+        epochs=epochs or settings.epochs,
+        checkpoint=checkpoint,
+        patience=settings.patience,
+        lr_patience=settings.lr_patience,
+        verbose=verbose,
+        time_budget_s=time_budget_s,
+        log_csv=log_csv,
     )
-    compile_model(model, learning_rate=settings.learning_rate)
-    history = train_model(model, train, val, epochs=epochs or settings.epochs, checkpoint=checkpoint, verbose=verbose)
     return model, history
 
 
-def get_model_a(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
-    """Model A for ``settings``: loaded from ``model_a.keras`` if saved, else trained now and saved."""
-    import keras
+def model_a_path(settings: Settings) -> Path:
+    """Where lesson 08 saves Model A and lessons 09-13 look for it: ``artifacts_dir/model_a.keras``.
+    Its training history is saved beside it as ``model_a_history.json``."""
+    return settings.artifacts_dir / "model_a.keras"
 
-    path = settings.artifacts_dir / "model_a.keras"
-    if path.exists() and not retrain:
-        if verbose:
-            print(f"Loaded the saved Model A from {path}")
-        return keras.models.load_model(path)
-    if verbose:
-        print(f"No saved Model A at {path}: training one now with the '{settings.profile}' settings.")
-    split = split if split is not None else get_split(settings, verbose=verbose)
-    model, _ = train_model_a(settings, split, verbose=2 if verbose else 0)
+
+def save_model_a(settings: Settings, model, history: dict[str, list[float]] | None = None) -> Path:
+    """Save a trained Model A (and its history, if given) where :func:`get_model_a` finds it."""
+    from agecourse.training import save_history
+
+    path = model_a_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
+    if history is not None:
+        save_history(history, path.with_name("model_a_history.json"))
+    return path
+
+
+def saved_model_a_problem(settings: Settings) -> str:
+    """Why the saved Model A cannot be reused for ``settings`` ("" when it can): missing, unreadable,
+    or built for another image size (e.g. saved before the profile's ``image_size`` changed)."""
+    return _load_compatible_model_a(settings)[1]
+
+
+def _load_compatible_model_a(settings: Settings):
+    """``(model, "")`` when a usable Model A is saved for ``settings``, else ``(None, reason)``."""
+    import keras
+
+    path = model_a_path(settings)
+    if not path.exists():
+        return None, f"no saved Model A at {path}"
+    try:
+        model = keras.models.load_model(path)
+    except (OSError, ValueError) as err:
+        return None, f"{path} could not be loaded ({err})"
+    size = model.input_shape[1]
+    if size != settings.image_size:
+        return None, f"{path} takes {size} px images but the '{settings.profile}' profile uses {settings.image_size} px"
+    return model, ""
+
+
+def retrain_requested(variable: str = "AGECOURSE_RETRAIN") -> bool:
+    """True when ``AGECOURSE_RETRAIN`` is set to 1 / true / yes: lesson 08 then trains even if a
+    model is saved. Any other non-empty value is an error, so a typo does not pass silently."""
+    value = os.environ.get(variable, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{variable}={value!r}: use 1 (retrain) or 0 (reuse the saved model)")
+
+
+def should_train_model_a(settings: Settings, retrain: bool | None = None) -> tuple[bool, str]:
+    """Lesson 08's choice: train now, or reuse the saved Model A? Returns ``(train, reason)``.
+
+    The ``ci`` profile always trains (it takes seconds and is what the lesson demonstrates). The
+    ``cpu`` and ``gpu`` profiles reuse a compatible saved model, because training there takes
+    minutes to hours, unless ``retrain`` is true (default: :func:`retrain_requested`).
+    """
+    if settings.profile == "ci":
+        return True, "the 'ci' profile always trains (a few seconds on synthetic faces)"
+    if retrain is None:
+        retrain = retrain_requested()
+    if retrain:
+        return True, "retraining was requested (AGECOURSE_RETRAIN=1)"
+    problem = saved_model_a_problem(settings)
+    if problem:
+        return True, problem
+    return False, f"reusing the saved {model_a_path(settings)} (set AGECOURSE_RETRAIN=1 to train again)"
+
+
+def load_model_a(settings: Settings):
+    """``(model, history)`` saved by :func:`save_model_a`; ``history`` is ``None`` if it was not
+    saved. Raises ``FileNotFoundError`` naming the path when nothing is saved."""
+    import keras
+
+    from agecourse.training import load_history
+
+    path = model_a_path(settings)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no saved Model A (train it in lesson 08 or call get_model_a)")
+    history_path = path.with_name("model_a_history.json")
+    history = load_history(history_path) if history_path.exists() else None
+    return keras.models.load_model(path), history
+
+
+def get_model_a(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
+    """Model A for ``settings``: loaded from ``model_a.keras`` if saved (and built for the profile's
+    image size), else trained now with :func:`train_model_a` and saved with :func:`save_model_a`."""
+    path = model_a_path(settings)
+    model, problem = (None, "retraining was requested") if retrain else _load_compatible_model_a(settings)
+    if model is not None:
+        if verbose:
+            print(f"Loaded the saved Model A from {path}")
+        return model
+    if verbose:
+        print(f"{problem}: training Model A now with the '{settings.profile}' settings.")
+    split = split if split is not None else get_split(settings, verbose=verbose)
+    model, history = train_model_a(settings, split, verbose=2 if verbose else 0)
+    save_model_a(settings, model, history)
     return model
 
 

@@ -54,7 +54,9 @@ GENERATOR_VERSION = 1
 MANIFEST_NAME = "SYNTHETIC_FACES.txt"
 # A fixed, obviously fake capture date keeps the UTKFace-style names valid (17 digits) and unique.
 _DATETIME_BASE = 20000101000000000
-_SYNTHETIC_NAME = re.compile(r"^\d{1,3}_[01]_[0-4]_2\d{16}\.jpg\.chip\.jpg$")
+# Only names with that fake date count as synthetic: real UTKFace chips (dated 2016-2017) never
+# match, so a real dataset folder is never mistaken for a stale synthetic set and deleted.
+_SYNTHETIC_NAME = re.compile(r"^\d{1,3}_[01]_[0-4]_20000101\d{9}\.jpg\.chip\.jpg$")
 _SUPERSAMPLE = 2  # draw at twice the size and box-downsample: cheap anti-aliasing
 
 # Label proportions of UTKFace (about 23,700 faces): 52 % male; races in code order 0-4.

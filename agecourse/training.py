@@ -35,18 +35,77 @@ def enable_mixed_precision(enabled: bool) -> str:
     return policy
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training before a wall-clock budget runs out (Keras has no built-in callback for this).
+
+    At the end of each epoch it expects the next epoch to take as long as the last one (on a
+    shared machine the latest epoch says most about the current load) and stops if that would
+    overrun ``seconds``; inside an epoch it stops after the current batch once the budget is spent,
+    so a run never overshoots by more than one batch (plus that epoch's validation).
+    Combine it with :class:`keras.callbacks.EarlyStopping` (``restore_best_weights=True``), which
+    still restores the best epoch when this callback ends the run. ``stopped_reason`` says why it
+    stopped (empty when it did not).
+    """
+
+    def __init__(self, seconds: float, clock=None):
+        super().__init__()
+        if seconds <= 0:
+            raise ValueError(f"a time budget must be positive, got {seconds} seconds")
+        import time
+
+        self.seconds = float(seconds)
+        self._clock = clock or time.monotonic
+        self.start: float | None = None
+        self.last_epoch = 0.0
+        self.stopped_reason = ""
+
+    def elapsed(self) -> float:
+        """Seconds since training started (0 before it starts)."""
+        return 0.0 if self.start is None else self._clock() - self.start
+
+    def on_train_begin(self, logs=None):
+        self.start = self._clock()
+        self._epoch_start = self.start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.elapsed() >= self.seconds:
+            self.stopped_reason = f"time budget of {self.seconds:.0f} s spent during an epoch"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch = self._clock() - self._epoch_start
+        if not self.stopped_reason and self.elapsed() + self.last_epoch > self.seconds:
+            self.stopped_reason = (
+                f"stopped after epoch {epoch + 1}: another epoch (~{self.last_epoch:.0f} s) "
+                f"would overrun the {self.seconds:.0f} s budget"
+            )
+            self.model.stop_training = True
+
+
 def make_callbacks(
     checkpoint: str | os.PathLike | None = None,
     patience: int = 5,
     lr_patience: int = 2,
     monitor: str = "val_loss",
     log_csv: str | os.PathLike | None = None,
+    lr_factor: float = 0.3,
+    time_budget_s: float | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """The standard callbacks: early stopping (best weights restored), learning-rate reduction on
-    plateaus, and optionally a best-model checkpoint and a CSV log of every epoch."""
+    """The standard callbacks of lesson 08.
+
+    * :class:`keras.callbacks.EarlyStopping` -- stop when ``monitor`` has not improved for
+      ``patience`` epochs and restore the best epoch's weights;
+    * :class:`keras.callbacks.ReduceLROnPlateau` -- multiply the learning rate by ``lr_factor``
+      after ``lr_patience`` epochs without improvement (so it acts before early stopping does);
+    * optionally :class:`keras.callbacks.ModelCheckpoint` (the best model so far, as ``.keras``),
+      :class:`keras.callbacks.CSVLogger` (one row per epoch) and :class:`TimeBudget`.
+    """
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.3, patience=lr_patience, min_lr=1e-6),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=lr_factor, patience=lr_patience, min_lr=1e-6),
     ]
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +113,8 @@ def make_callbacks(
     if log_csv is not None:
         Path(log_csv).parent.mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.CSVLogger(str(log_csv)))
+    if time_budget_s is not None:
+        callbacks.append(TimeBudget(time_budget_s))
     return callbacks
 
 
@@ -66,11 +127,60 @@ def train_model(
     patience: int = 5,
     verbose: int | str = "auto",
     extra_callbacks=(),
+    lr_patience: int = 2,
+    time_budget_s: float | None = None,
+    log_csv: str | os.PathLike | None = None,
 ) -> dict[str, list[float]]:
-    """Fit a compiled model with :func:`make_callbacks`; returns the history as a plain dict."""
-    callbacks = make_callbacks(checkpoint=checkpoint, patience=patience) + list(extra_callbacks)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
+    """Fit a compiled model with :func:`make_callbacks`; returns the history as a plain dict.
+
+    The history has one list per metric (``loss``, ``age_mae``, ``val_gender_accuracy``, ...,
+    and ``learning_rate``), one value per epoch run; early stopping or ``time_budget_s`` may end
+    training before ``epochs``.
+    """
+    callbacks = make_callbacks(
+        checkpoint=checkpoint, patience=patience, lr_patience=lr_patience, log_csv=log_csv, time_budget_s=time_budget_s
+    ) + list(extra_callbacks)
+    # The datasets shuffle themselves (agecourse.pipeline.datasets); fit's own shuffle does not apply.
+    history = model.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False
+    )
+    return history_dict(history)
+
+
+def history_dict(history) -> dict[str, list[float]]:
+    """A :class:`keras.callbacks.History` (what ``model.fit`` returns) or its ``.history`` dict as
+    plain ``{metric: [float per epoch]}``, ready for :func:`save_history` (JSON cannot store the
+    NumPy numbers Keras sometimes records, such as the learning rate)."""
+    values = getattr(history, "history", history)
+    return {key: [float(v) for v in per_epoch] for key, per_epoch in values.items()}
+
+
+def describe_callbacks(callbacks) -> pd.DataFrame:
+    """One row per callback with the settings that matter in lesson 08 (what it watches, its
+    patience, factor, file, budget), so a notebook can show what :func:`make_callbacks` built."""
+    import pandas as pd
+
+    fields = {
+        "monitor": "watches",
+        "patience": "patience (epochs)",
+        "factor": "learning-rate factor",
+        "min_lr": "lowest learning rate",
+        "restore_best_weights": "restores best weights",
+        "save_best_only": "best only",
+        "filepath": "file",
+        "filename": "file",
+        "seconds": "budget (s)",
+    }
+    rows = []
+    for callback in callbacks:
+        row = {"callback": type(callback).__name__}
+        for attr, label in fields.items():
+            value = getattr(callback, attr, None)
+            if value is not None and label not in row:
+                row[label] = str(value) if attr in ("filepath", "filename") else value
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("callback")
+    return table.astype(object).where(table.notna(), "")
 
 
 def save_history(history: dict[str, list[float]], path: str | os.PathLike) -> Path:
@@ -82,10 +192,16 @@ def save_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
 
 
 def plot_history(history: dict[str, list[float]], title: str = "Learning curves"):
-    """Learning curves for both heads: age MAE and gender accuracy, training vs validation."""
+    """Learning curves for both heads: total loss, age MAE and gender accuracy, training vs
+    validation, plus the learning rate (log scale) when the history recorded it."""
     import matplotlib.pyplot as plt
 
-    panels = [("loss", "total loss"), ("age_mae", "age MAE (years)"), ("gender_accuracy", "gender accuracy")]
+    panels = [
+        ("loss", "total loss"),
+        ("age_mae", "age MAE (years)"),
+        ("gender_accuracy", "gender accuracy"),
+        ("learning_rate", "learning rate"),
+    ]
     panels = [(key, label) for key, label in panels if key in history]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels):
@@ -95,7 +211,10 @@ def plot_history(history: dict[str, list[float]], title: str = "Learning curves"
             ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
         ax.set_xlabel("epoch")
         ax.set_title(label)
-        ax.legend()
+        if key == "learning_rate":
+            ax.set_yscale("log")
+        else:
+            ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     return fig

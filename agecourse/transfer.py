@@ -370,16 +370,18 @@ def count_params(model_or_layers) -> dict[str, int]:
     return {"trainable": trainable, "frozen": frozen, "total": trainable + frozen}
 
 
-def backbone_table(image_size: int = 96, alpha: float = 0.35):
-    """One row per registered backbone: parameters, layers, last conv layer, feature-map size.
+def backbone_table(image_size: int = 96, alpha: float = 0.35, names: list[str] | None = None):
+    """One row per backbone (``names``, default all of :data:`BACKBONES`): parameters, layers,
+    last conv layer, feature-map size.
 
     Each backbone is built without weights (nothing is downloaded) at ``image_size`` (or its
-    minimum size if larger) just to count; ``alpha`` applies to MobileNetV2 only.
+    minimum size if larger) just to count; ``alpha`` applies to MobileNetV2 only. The big ones
+    (ResNet50, VGG16, Xception) take a few seconds each to build.
     """
     import pandas as pd
 
     rows = []
-    for spec in BACKBONES.values():
+    for spec in [get_backbone(name) for name in names] if names is not None else BACKBONES.values():
         size = max(image_size, spec.min_size)
         kwargs = {"alpha": alpha} if spec.has_alpha else {}
         base = spec.constructor(include_top=False, weights=None, input_shape=(size, size, 3), **kwargs)
@@ -516,3 +518,198 @@ def train_model_b(
         verbose=verbose,
     )
     return model, frozen, finetune
+
+
+def get_model_b(settings, split=None, retrain: bool = False, verbose: bool = True) -> keras.Model:
+    """Model B for ``settings``, the way lessons 11-13 get it: loaded from ``model_b.keras`` in
+    ``settings.artifacts_dir`` when lesson 10 (or ``bench/bench_model_b.py``) saved one, else
+    trained now with :func:`train_model_b` and saved, saying so.
+
+    Analogous to :func:`agecourse.pipeline.get_model_a`.
+    """
+    path = settings.artifacts_dir / "model_b.keras"
+    if path.exists() and not retrain:
+        if verbose:
+            print(f"Loaded the saved Model B from {path}")
+        return keras.models.load_model(path)
+    if verbose:
+        print(
+            f"No saved Model B at {path}: training one now with the '{settings.profile}' settings "
+            "(run lesson 10 to train and save it properly)."
+        )
+    if split is None:
+        from agecourse.pipeline import get_split
+
+        split = get_split(settings, verbose=verbose)
+    model, _, _ = train_model_b(settings, split, verbose=2 if verbose else 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+# --- faster fine-tuning on a CPU: compute the frozen layers once --------------------------------
+
+
+def split_model(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
+    """Cut a flat model at the output of ``layer`` into ``bottom`` (image -> that feature map) and
+    ``top`` (feature map -> ``age``, ``gender``).
+
+    Both halves *share* the layers of ``model``: training ``top`` trains ``model``. When every layer
+    of ``bottom`` is frozen (batch norm included, as :func:`set_trainable_top` leaves it), ``bottom``
+    computes the same thing in every epoch, so its output can be computed once and reused
+    (:func:`cached_features`); that is exact, not an approximation, as long as nothing random
+    (augmentation) runs inside ``bottom`` during training.
+
+    ``layer`` must be a point every path goes through (for MobileNetV2 the output of a block without
+    a shortcut around it, e.g. ``block_12_add``); otherwise ``top`` would need a second input and
+    Keras refuses, which this reports as a ``ValueError`` naming the layer.
+    """
+    try:
+        cut = model.get_layer(layer).output
+    except ValueError as err:
+        raise ValueError(f"{model.name} has no layer {layer!r} to cut at") from err
+    bottom = keras.Model(model.inputs, cut, name=f"{model.name}_bottom")
+    try:
+        top = keras.Model(cut, model.outputs, name=f"{model.name}_top")
+    except ValueError as err:
+        raise ValueError(
+            f"cannot cut {model.name} at {layer!r}: layers above it also need earlier tensors (a shortcut "
+            f"connection jumps over the cut); choose a layer at the end of a block ({err})"
+        ) from err
+    return bottom, top
+
+
+def top_backbone_layers(model: keras.Model, layer: str) -> int:
+    """How many backbone layers of a flat Model B lie above ``layer``: the ``n`` to pass to
+    :func:`set_trainable_top` to fine-tune exactly the part above a :func:`split_model` cut."""
+    names = [candidate.name for candidate in backbone_layers(model)]
+    if layer not in names:
+        raise ValueError(f"{layer!r} is not a backbone layer of {model.name}")
+    return len(names) - names.index(layer) - 1
+
+
+def cached_features(bottom: keras.Model, table, image_size: int, batch_size: int = 64, flip: bool = False):
+    """Run the frozen ``bottom`` of :func:`split_model` once over the images of ``table``;
+    returns a float32 array, one feature map per image, in table order.
+
+    ``flip=True`` mirrors every image left-right first: a second, augmented *view* of each face
+    (faces are nearly symmetric), which is the augmentation a cache can afford.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from agecourse.data import make_dataset
+
+    ds = make_dataset(table, image_size, batch_size)
+    if flip:
+        ds = ds.map(lambda x, y: (tf.image.flip_left_right(x), y))
+    features = bottom.predict(ds.map(lambda x, y: x), verbose=0)
+    if len(features) != len(table):
+        raise ValueError(f"computed features for {len(features)} of {len(table)} images (unreadable files?)")
+    return np.asarray(features, dtype=np.float32)
+
+
+def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False, seed: int = 42):
+    """A ``tf.data`` pipeline of ``(features, {"age", "gender"})`` batches for training a ``top``.
+
+    ``features`` may hold several views of ``table`` stacked (``k * len(table)`` rows, view after
+    view, as :func:`cached_features` gives them); the labels are repeated to match.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    views, rest = divmod(len(features), len(table))
+    if rest or not views:
+        raise ValueError(f"{len(features)} feature rows do not match {len(table)} images (or a multiple)")
+    labels = {name: np.tile(table[name].to_numpy(np.float32), views) for name in ("age", "gender")}
+    ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    if shuffle:
+        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train_two_phase_cached(
+    model: keras.Model,
+    split,
+    image_size: int,
+    cut: str,
+    epochs_frozen: int,
+    epochs_finetune: int,
+    learning_rate: float = 1e-3,
+    finetune_learning_rate: float = FINETUNE_LEARNING_RATE,
+    batch_size: int = 64,
+    flip: bool = True,
+    patience: int = 4,
+    time_budget_s: float | None = None,
+    verbose: int | str = 2,
+) -> tuple[dict, dict, dict]:
+    """Two-phase training of Model B with the frozen bottom computed once (a CPU speed-up).
+
+    1. Cut the model at ``cut`` (:func:`split_model`) and compute the bottom's features for the
+       training images (and their mirror images when ``flip``) and the validation images, once.
+    2. Phase 1: train the heads with the whole backbone frozen, on the cached features.
+    3. Phase 2: unfreeze every backbone layer above the cut (batch norm stays frozen) and continue
+       at ``finetune_learning_rate``; same features, as the bottom is still frozen.
+
+    The result is the same as :func:`train_two_phase` with ``finetune_layers`` =
+    :func:`top_backbone_layers` and flips as the only augmentation, at a fraction of the cost: the
+    expensive early layers at full resolution run once instead of once per epoch.
+
+    ``time_budget_s`` caps the whole call (caching included): each phase gets what is left, through
+    :class:`agecourse.training.TimeBudget`, and phase 2 is skipped when nothing is left. Returns
+    ``(history_frozen, history_finetune, info)``; ``info`` has the seconds spent caching, the number
+    of fine-tuned layers and why the budget stopped training (empty when it did not).
+    """
+    import time
+
+    import numpy as np
+
+    from agecourse.models import compile_model
+    from agecourse.training import TimeBudget, train_model
+
+    start = time.monotonic()
+
+    def budget() -> list[TimeBudget]:
+        if time_budget_s is None:
+            return []
+        return [TimeBudget(max(time_budget_s - (time.monotonic() - start), 1e-3))]
+
+    bottom, top = split_model(model, cut)
+    n_top = top_backbone_layers(model, cut)
+    set_trainable_top(model, 0)
+    train_features = cached_features(bottom, split.train, image_size, batch_size)
+    if flip:
+        train_features = np.concatenate(
+            [train_features, cached_features(bottom, split.train, image_size, batch_size, flip=True)]
+        )
+    val_features = cached_features(bottom, split.val, image_size, batch_size)
+    cache_seconds = time.monotonic() - start
+    if verbose:
+        print(
+            f"Cached {cut} features {train_features.shape[1:]} for {len(train_features)} training views "
+            f"and {len(val_features)} validation images in {cache_seconds:.0f} s"
+        )
+    train = feature_dataset(train_features, split.train, batch_size, shuffle=True)
+    val = feature_dataset(val_features, split.val, batch_size)
+    stopped = []
+    compile_model(top, learning_rate=learning_rate)
+    first = budget()
+    frozen = train_model(top, train, val, epochs_frozen, patience=patience, verbose=verbose, extra_callbacks=first)
+    stopped += [f"phase 1: {b.stopped_reason}" for b in first if b.stopped_reason]
+    finetune: dict = {}
+    if epochs_finetune and n_top and not stopped:
+        set_trainable_top(model, n_top)
+        compile_model(top, learning_rate=finetune_learning_rate)
+        second = budget()
+        finetune = train_model(
+            top, train, val, epochs_finetune, patience=patience, verbose=verbose, extra_callbacks=second
+        )
+        stopped += [f"phase 2: {b.stopped_reason}" for b in second if b.stopped_reason]
+    info = {
+        "cut": cut,
+        "finetuned_backbone_layers": n_top if finetune else 0,
+        "train_views": len(train_features) // len(split.train),
+        "cache_seconds": round(cache_seconds, 1),
+        "stopped_by_budget": "; ".join(stopped),
+    }
+    return frozen, finetune, info

@@ -20,6 +20,18 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "utkface-part1"
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (``None`` where the OS has none, e.g. Windows)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+# Taken when a benchmark script imports this module, i.e. before it measures anything.
+LOAD_AT_START = load_average()
+
+
 def machine() -> dict:
     """CPU model, cores, RAM and OS of this machine."""
     cpu = platform.processor() or "unknown"
@@ -44,7 +56,7 @@ def machine() -> dict:
 def versions() -> dict:
     """Versions of the libraries that affect the numbers."""
     out = {}
-    for name in ("tensorflow", "keras", "numpy", "PIL", "cv2", "agecourse"):
+    for name in ("tensorflow", "keras", "numpy", "pandas", "PIL", "cv2", "nbclient", "agecourse"):
         try:
             module = __import__(name)
             out[name] = getattr(module, "__version__", "unknown")
@@ -58,14 +70,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_result(name: str, payload: dict) -> Path:
-    """Write ``bench/results/<name>.json`` with machine, versions and a timestamp added."""
+def write_result(name: str, payload: dict, load_start: list[float] | None = None) -> Path:
+    """Write ``bench/results/<name>.json`` with machine, versions, load averages and a timestamp.
+
+    ``load_start`` defaults to the load average when this module was imported. A 1-minute load
+    near or above the number of cores means other work shared the CPU and the timings are slower
+    than on a quiet machine.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
         "versions": versions(),
+        "load_average": {"start": load_start or LOAD_AT_START, "end": load_average(), "cores": os.cpu_count()},
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         **payload,
     }

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-env.sh
 export AGECOURSE_PROFILE=ci
-exec .venv/bin/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest tests notebooks --nbval-lax --current-env -p no:cacheprovider "$@"

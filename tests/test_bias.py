@@ -209,3 +209,17 @@ def test_train_with_table_uses_weights(tmp_path, image_writer):
     assert len(history["loss"]) == 1 and model.output_names == ["age", "gender"]
     with pytest.raises(ValueError, match="no 'w' column"):
         bias.train_with_table(settings, split, split.train, sample_weight="w")
+
+
+def test_compare_models_side_by_side(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"], age_error=0.0)
+    compared = bias.compare_models({"A": table, "perfect": perfect}, by="race", metric="age_mae", min_count=3)
+    assert compared.index.tolist() == ["all", "White", "Black", "gap (largest - smallest)"]
+    assert compared.loc["White", "A"] == pytest.approx(5.25) and compared.loc["White", "perfect"] == 0
+    assert compared.loc["gap (largest - smallest)", "A"] == pytest.approx(5.25 - 2.5)
+    assert compared.loc["gap (largest - smallest)", "perfect"] == 0
+    assert compared.loc["all", "count"] == 8
+    with pytest.raises(ValueError, match="differ in size"):
+        bias.compare_models({"A": table, "B": table.iloc[:3]})
+    with pytest.raises(ValueError, match="metric must be one of"):
+        bias.compare_models({"A": table}, metric="speed")

@@ -43,3 +43,12 @@ def test_overrides_and_artifacts(monkeypatch, tmp_path):
     assert settings.replace(seed=3).seed == 3
     with pytest.raises(ValueError, match="unknown profile"):
         config.get_settings("laptop")
+
+
+def test_model_a_recipe_lives_in_the_settings():
+    ci, cpu, gpu = (config.get_settings(p) for p in ("ci", "cpu", "gpu"))
+    assert cpu.cache == "memory" and ci.cache == "memory", "CPU profiles decode each image once"
+    assert gpu.cache is None, "full UTKFace at 128 px would not fit a free Colab runtime's RAM"
+    assert cpu.age_loss in ("huber", "mae", "mse") and cpu.gender_loss_weight is None
+    assert cpu.lr_patience < cpu.patience, "the learning rate must drop before early stopping gives up"
+    assert config.get_settings("cpu", gender_loss_weight=5.0, augment=False).gender_loss_weight == 5.0

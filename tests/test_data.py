@@ -125,6 +125,24 @@ def test_split_is_deterministic_stratified_and_disjoint(synthetic_dir):
     assert abs(first.test["gender"].mean() - images["gender"].mean()) < 0.05
 
 
+@pytest.mark.parametrize("n", [10, 25, 40, 80])
+def test_small_sets_split_with_coarser_strata(synthetic_dir, n):
+    """Too few images for every age band x gender stratum on each side: gender only, or nothing."""
+    images = data.scan_folder(synthetic_dir).images.head(n)
+    split = data.split_dataset(images, seed=1)
+    assert sum(split.sizes().values()) == n and min(split.sizes().values()) >= 1
+    again = data.split_dataset(images, seed=1)
+    pd.testing.assert_frame_equal(split.test, again.test)
+
+
+@pytest.mark.parametrize("n", [1, 5, 12, 40])
+def test_small_stratified_samples(synthetic_dir, n):
+    images = data.scan_folder(synthetic_dir).images
+    sample = data.stratified_sample(images, n, seed=2)
+    assert len(sample) == n and set(sample["path"]) <= set(images["path"])
+    pd.testing.assert_frame_equal(sample, data.stratified_sample(images, n, seed=2))
+
+
 def test_split_round_trips_through_csv(tmp_path, synthetic_dir):
     split = data.split_dataset(data.scan_folder(synthetic_dir).images, seed=3)
     loaded = data.Split.load(split.save(tmp_path / "split.csv"))

@@ -281,3 +281,40 @@ def test_fetch_redownloads_a_changed_cached_archive(server, cache):
     fetch([source], progress=False)
     assert len(log) == requests_before + 1
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
+
+
+def test_source_from_url_names_and_checks(server):
+    base, _, _ = server
+    source = dl.source_from_url(f"{base}/mirror/UTKFace.tar.gz", "A" * 64)
+    assert source.archive_name == "UTKFace.tar.gz" and source.url.endswith("/mirror/UTKFace.tar.gz")
+    assert source.name.startswith("127.0.0.1-") and "/" not in source.name and ":" not in source.name
+    assert dl.source_from_url(f"{base}/other/UTKFace.tar.gz").name != source.name  # separate cache folders
+    for url, message in (
+        ("ftp://example.org/utk.zip", "not an http"),
+        (f"{base}/page.html", "must end in"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            dl.source_from_url(url)
+    with pytest.raises(ValueError, match="not a SHA-256"):
+        dl.source_from_url(f"{base}/utk.zip", sha256="1234")
+
+
+def test_fetch_from_a_url_of_your_own(server, cache):
+    base, served, _ = server
+    _, sha = utk_archive(served)
+    folder = fetch([dl.source_from_url(f"{base}/utk.tar.gz", sha, image_count=N_IMAGES)], progress=False)
+    assert dl.count_utkface_images(folder) == N_IMAGES
+
+
+def test_connection_failure_names_the_root_cause_once(cache):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/utk.zip"
+    with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError) as info:
+        fetch([dl.source_from_url(url)], progress=False)
+    message = str(info.value)
+    assert "could not connect" in message and "Connection refused" in message
+    assert message.count(url) == 1 and "HTTPConnectionPool" not in message

@@ -185,3 +185,20 @@ def test_load_images(tmp_path, image_writer):
     table = pd.DataFrame({"path": [str(p) for p in paths], "age": [5, 6, 7], "gender": [0, 0, 0]})
     loaded = ex.load_images(table, 24)
     assert loaded.shape == (3, 24, 24, 3) and loaded.dtype == np.float32 and loaded.max() <= 255
+
+
+def test_plot_right_wrong_puts_wrong_predictions_on_the_right():
+    import matplotlib.pyplot as plt
+
+    picks = ex.pick_right_and_wrong(fake_predictions(), "gender", n=3)  # 3 right, 2 wrong
+    faces = np.repeat(two_faces(32)[:1], len(picks), axis=0)
+    maps = np.random.default_rng(0).random((len(picks), 8, 8))
+    fig = ex.plot_right_wrong(faces, {"Grad-CAM": maps, "Grad-CAM++": maps}, picks)
+    assert len(fig.axes) == 3 * 6  # 3 rows, (image + 2 methods) x 2 groups
+    titled = [ax.get_title() for ax in fig.axes]
+    assert titled[0].startswith("right:") and titled[3].startswith("wrong:")
+    assert titled[2 * 6 + 3] == ""  # only two wrong predictions: the last row's right half is empty
+    assert {t.get_text() for t in fig.texts} == {"right predictions (3)", "wrong predictions (2)"}
+    plt.close(fig)
+    with pytest.raises(ValueError, match="verdict"):
+        ex.plot_right_wrong(faces, {"Grad-CAM": maps}, fake_predictions().head(len(picks)))

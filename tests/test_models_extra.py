@@ -148,10 +148,102 @@ def test_get_model_a_loads_what_lesson_08_saves(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
     settings = get_settings("ci")
-    saved = models.build_model_a(16, filters=(4,), dense_units=4, name="saved_by_lesson_08")
+    saved = models.build_model_a(settings.image_size, filters=(4,), dense_units=4, name="saved_by_lesson_08")
     path = settings.artifacts_dir / "model_a.keras"
     path.parent.mkdir(parents=True)
     saved.save(path)
     loaded = get_model_a(settings)
     assert "Loaded the saved Model A" in capsys.readouterr().out
     assert loaded.name == "saved_by_lesson_08"
+
+
+class _FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _FakeModel:
+    stop_training = False
+
+
+def test_time_budget_stops_before_an_epoch_would_overrun():
+    clock = _FakeClock()
+    budget = training.TimeBudget(100, clock=clock)
+    budget.set_model(_FakeModel())
+    budget.on_train_begin()
+    for epoch, seconds in enumerate([30, 40]):
+        budget.on_epoch_begin(epoch)
+        clock.now += seconds
+        budget.on_train_batch_end(0)
+        budget.on_epoch_end(epoch)
+        if budget.model.stop_training:
+            break
+    # 30 s + 40 s spent; the slowest epoch (40 s) would end at 110 s > 100 s: stop after epoch 2.
+    assert budget.model.stop_training and epoch == 1
+    assert "after epoch 2" in budget.stopped_reason and budget.last_epoch == 40
+
+
+def test_time_budget_stops_inside_an_epoch_and_rejects_nonsense():
+    clock = _FakeClock()
+    budget = training.TimeBudget(10, clock=clock)
+    budget.set_model(_FakeModel())
+    budget.on_train_begin()
+    budget.on_epoch_begin(0)
+    clock.now = 5
+    budget.on_train_batch_end(0)
+    assert not budget.model.stop_training
+    clock.now = 11
+    budget.on_train_batch_end(1)
+    assert budget.model.stop_training and "during an epoch" in budget.stopped_reason
+    with pytest.raises(ValueError, match="must be positive"):
+        training.TimeBudget(0)
+    kinds = [type(c).__name__ for c in training.make_callbacks(time_budget_s=60)]
+    assert kinds[-1] == "TimeBudget"
+
+
+def test_train_model_respects_a_time_budget_and_restores_the_best_epoch():
+    training.set_seed(0)
+    model = models.compile_model(models.build_model_a(16, filters=(4,), dense_units=4), learning_rate=1e-2)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (16, 16, 16, 3)).astype("float32")
+    y = {"age": rng.uniform(1, 80, (16, 1)).astype("float32"), "gender": rng.integers(0, 2, (16, 1)).astype("float32")}
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    history = training.train_model(model, ds, ds, epochs=50, verbose=0, time_budget_s=1e-6)
+    assert len(history["loss"]) == 1, "a spent budget ends training after the first batch's epoch"
+    assert {"val_age_mae", "val_gender_accuracy", "learning_rate"} <= set(history)
+
+
+def test_history_dict_and_learning_rate_panel(tmp_path):
+    raw = {"loss": [np.float32(2.0), 1.5], "learning_rate": [np.float32(1e-3), np.float32(3e-4)]}
+    history = training.history_dict(raw)
+    assert history == {"loss": [2.0, 1.5], "learning_rate": [pytest.approx(1e-3), pytest.approx(3e-4)]}
+    assert all(type(v) is float for values in history.values() for v in values)
+    training.save_history(history, tmp_path / "h.json")  # plain floats: JSON can store them
+    fig = training.plot_history(history)
+    assert [ax.get_title() for ax in fig.axes] == ["total loss", "learning rate"]
+    assert fig.axes[1].get_yscale() == "log"
+
+
+def test_describe_callbacks_shows_their_settings(tmp_path):
+    table = training.describe_callbacks(
+        training.make_callbacks(checkpoint=tmp_path / "best.keras", patience=4, lr_patience=1, time_budget_s=90)
+    )
+    assert list(table.index) == ["EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "TimeBudget"]
+    assert table.loc["EarlyStopping", "patience (epochs)"] == 4
+    assert table.loc["ReduceLROnPlateau", "patience (epochs)"] == 1
+    assert table.loc["ReduceLROnPlateau", "learning-rate factor"] == pytest.approx(0.3)
+    assert table.loc["ModelCheckpoint", "file"].endswith("best.keras")
+    assert table.loc["TimeBudget", "budget (s)"] == 90
+
+
+def test_batch_norm_momentum_is_configurable():
+    def momenta(model):
+        return {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(models.build_model_a(16, filters=(4, 8))) == {models.BN_MOMENTUM}
+    assert momenta(models.build_model_a(16, filters=(4,), bn_momentum=0.99)) == {0.99}

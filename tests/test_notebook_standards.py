@@ -53,3 +53,111 @@ def test_badges_up_to_date():
         [sys.executable, str(ROOT / "scripts" / "badges.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- badges: one setting, each badge to its own notebook ------------------------------------
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import badges  # noqa: E402
+
+from agecourse.notebook import COURSE_REF, COURSE_REPO, colab_url, setup  # noqa: E402
+from agecourse.notebook import LESSONS as LESSON_NAMES  # noqa: E402
+
+
+@pytest.mark.parametrize("path", badges.notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_badge_opens_its_own_notebook(path):
+    first = nbformat.read(path, as_version=4).cells[0].source
+    own = (
+        f"https://colab.research.google.com/github/{COURSE_REPO}/blob/{COURSE_REF}/{path.relative_to(ROOT).as_posix()}"
+    )
+    links = re.findall(r"https://colab\.research\.google\.com/github/[^\"\s)]+", first)
+    assert links == [own], f"{path.name}: badge links {links}, expected {own}"
+
+
+def test_colab_url_and_lesson_names_match_the_notebooks():
+    existing = {p.stem for p in LESSONS}
+    assert existing <= set(LESSON_NAMES.values()), "agecourse.notebook.LESSONS names every lesson file"
+    for number, name in LESSON_NAMES.items():
+        assert name.startswith(f"{number:02d}_")
+        if name in existing:
+            assert colab_url(name) in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4).cells[0].source
+
+
+def test_readme_badges_are_generated_from_the_setting_and_checked():
+    text = badges.readme_badges()
+    assert badges.readme_problems(text) == []
+    assert f"mybinder.org/v2/gh/{COURSE_REPO}/{COURSE_REF}?urlpath=voila%2Frender%2Fdemo%2Fapp.ipynb" in text
+    assert f"mybinder.org/v2/gh/{COURSE_REPO}/{COURSE_REF}?labpath=notebooks%2F01_load.ipynb" in text
+    wrong_ref = text.replace(f"/{COURSE_REF}/", "/old-tag/").replace(f"/{COURSE_REF}?", "/old-tag?")
+    assert len(badges.readme_problems(wrong_ref)) == 3
+    missing = f"https://colab.research.google.com/github/{COURSE_REPO}/blob/{COURSE_REF}/notebooks/99_none.ipynb"
+    assert badges.readme_problems(missing) == [f"{missing}: notebooks/99_none.ipynb does not exist"]
+
+
+# --- the setup cell -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_policy():
+    import keras
+
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def fake_gpus(monkeypatch, count: int) -> None:
+    import tensorflow as tf
+
+    devices = [tf.config.PhysicalDevice(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(count)]
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: devices if kind == "GPU" else real(kind))
+
+
+def test_setup_in_ci_prints_the_profile_and_uses_float32(capsys, restore_policy):
+    import keras
+
+    settings = setup(lesson=12, profile="ci")
+    out = capsys.readouterr().out
+    assert settings.profile == "ci"
+    assert "Lesson 12_bias | profile 'ci'" in out and "precision float32" in out and "tensorflow" in out
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_setup_turns_on_mixed_precision_only_in_the_gpu_profile_with_a_gpu(monkeypatch, capsys, restore_policy):
+    import keras
+
+    fake_gpus(monkeypatch, 1)
+    setup(lesson=8, profile="gpu")
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert "GPU: /physical_device:GPU:0" in capsys.readouterr().out
+    setup(lesson=8, profile="cpu", quiet=True)
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_setup_warns_when_the_gpu_profile_has_no_gpu(monkeypatch, restore_policy):
+    import keras
+
+    fake_gpus(monkeypatch, 0)
+    with pytest.warns(UserWarning, match="asks for mixed precision but no GPU"):
+        setup(lesson=8, profile="gpu", quiet=True)
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_setup_warns_clearly_on_colab_without_a_gpu(monkeypatch, restore_policy):
+    import types
+
+    fake_gpus(monkeypatch, 0)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    with pytest.warns(UserWarning, match=r"no GPU.*Runtime > Change runtime type > GPU"):
+        setup(lesson=1, profile="ci", quiet=True)
+
+
+def test_setup_cell_installs_the_matching_package_only_on_colab():
+    for path in badges.notebooks():
+        nb = nbformat.read(path, as_version=4)
+        cells = [c.source for c in nb.cells if c.cell_type == "code" and "%pip install" in c.source]
+        for source in cells:
+            lines = source.splitlines()
+            (index,) = [i for i, line in enumerate(lines) if "%pip install" in line]
+            assert lines[index].startswith("    ") and 'if "google.colab" in sys.modules' in lines[index - 1], path
+            assert lines[index].strip() == badges.install_line(), f"{path.name}: install line differs from the badge's"

@@ -234,3 +234,119 @@ def test_real_weights_load_at_96_px():
     features = keras.Model(model.inputs, model.get_layer("out_relu").output).predict(x, verbose=0)
     expected = reference.predict(keras.applications.mobilenet_v2.preprocess_input(x.copy()), verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+
+
+# --- fast path: cut, cache, train the top ---------------------------------------------------------
+
+
+def small_split(tmp_path, image_writer, n: int = 12):
+    """A tiny train/val/test split of random JPEGs with UTKFace-style labels."""
+    import pandas as pd
+
+    from agecourse.data import Split
+
+    def part(name: str, count: int) -> pd.DataFrame:
+        rows = []
+        for i in range(count):
+            age, gender = 5 + 7 * i, i % 2
+            path = image_writer(tmp_path / name / f"{age}_{gender}_0_2017{i:04d}.jpg", size=(40, 40), seed=i)
+            rows.append({"path": str(path), "age": age, "gender": gender, "race": 0})
+        return pd.DataFrame(rows)
+
+    return Split(part("train", n), part("val", n // 2), part("test", n // 2))
+
+
+def test_split_model_halves_compose_to_the_model_and_share_layers(model_b):
+    bottom, top = tr.split_model(model_b, "block_12_add")
+    x = images()
+    for whole, halves in zip(model_b.predict(x, verbose=0), top.predict(bottom.predict(x, verbose=0), verbose=0)):
+        np.testing.assert_allclose(whole, halves, rtol=1e-5, atol=1e-5)
+    assert top.get_layer("age") is model_b.get_layer("age")
+    assert top.get_layer("block_16_project") is model_b.get_layer("block_16_project")
+    assert "block_16_project" not in {layer.name for layer in bottom.layers}
+    above = {layer.name for layer in top.layers}
+    assert tr.top_backbone_layers(model_b, "block_12_add") == sum(
+        layer.name in above for layer in tr.backbone_layers(model_b)
+    )
+
+
+def test_split_model_rejects_a_cut_jumped_by_a_shortcut_and_unknown_layers(model_b):
+    with pytest.raises(ValueError, match="shortcut"):
+        tr.split_model(model_b, "block_12_project_BN")  # block_12_add also needs block_11_add
+    with pytest.raises(ValueError, match="no layer 'nowhere'"):
+        tr.split_model(model_b, "nowhere")
+    with pytest.raises(ValueError, match="not a backbone layer"):
+        tr.top_backbone_layers(model_b, "age")
+
+
+def test_cached_features_and_feature_dataset(model_b, tmp_path, image_writer):
+    split = small_split(tmp_path, image_writer, n=6)
+    bottom, _ = tr.split_model(model_b, "block_12_add")
+    plain = tr.cached_features(bottom, split.train, 32, batch_size=4)
+    flipped = tr.cached_features(bottom, split.train, 32, batch_size=4, flip=True)
+    assert plain.shape == (6, *bottom.output.shape[1:]) and plain.dtype == np.float32
+    assert not np.allclose(plain, flipped)
+    ds = tr.feature_dataset(np.concatenate([plain, flipped]), split.train, batch_size=5)
+    ages = np.concatenate([labels["age"].numpy() for _, labels in ds])
+    np.testing.assert_array_equal(ages, np.tile(split.train["age"].to_numpy("float32"), 2))
+    with pytest.raises(ValueError, match="do not match 6 images"):
+        tr.feature_dataset(plain[:4], split.train)
+
+
+def test_train_two_phase_cached_trains_only_above_the_cut(tmp_path, image_writer):
+    split = small_split(tmp_path, image_writer)
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    before = {name: model.get_layer(name).get_weights() for name in ("block_12_project", "block_15_project", "age")}
+    frozen, finetune, info = tr.train_two_phase_cached(
+        model, split, 32, "block_12_add", epochs_frozen=1, epochs_finetune=2, batch_size=8, verbose=0
+    )
+    assert len(frozen["loss"]) == 1 and len(finetune["loss"]) == 2 and "val_age_mae" in finetune
+    assert info["train_views"] == 2 and info["finetuned_backbone_layers"] == tr.top_backbone_layers(
+        model, "block_12_add"
+    )
+    assert info["stopped_by_budget"] == ""
+    np.testing.assert_array_equal(before["block_12_project"][0], model.get_layer("block_12_project").get_weights()[0])
+    assert not np.array_equal(before["block_15_project"][0], model.get_layer("block_15_project").get_weights()[0])
+    assert not np.array_equal(before["age"][0], model.get_layer("age").get_weights()[0])
+
+
+def test_train_two_phase_cached_skips_fine_tuning_when_the_budget_is_spent(tmp_path, image_writer):
+    split = small_split(tmp_path, image_writer)
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    frozen, finetune, info = tr.train_two_phase_cached(
+        model, split, 32, "block_12_add", 3, 3, batch_size=8, flip=False, time_budget_s=1e-3, verbose=0
+    )
+    assert len(frozen["loss"]) == 1 and finetune == {}
+    assert info["stopped_by_budget"].startswith("phase 1: time budget")
+    assert info["train_views"] == 1 and info["finetuned_backbone_layers"] == 0
+
+
+def test_get_model_b_loads_a_saved_model_or_trains_and_saves(tmp_path, monkeypatch, capsys):
+    from agecourse.config import get_settings
+
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "art"))
+    settings = get_settings("ci")
+    trained = []
+
+    def fake_train(settings_, split, verbose=0):
+        trained.append(split)
+        return tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False), {}, {}
+
+    monkeypatch.setattr(tr, "train_model_b", fake_train)
+    model = tr.get_model_b(settings, split="a split")
+    assert trained == ["a split"] and (settings.artifacts_dir / "model_b.keras").is_file()
+    assert "No saved Model B" in capsys.readouterr().out
+    loaded = tr.get_model_b(settings, split="unused")
+    assert len(trained) == 1 and "Loaded the saved Model B" in capsys.readouterr().out
+    assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
+
+
+def test_backbone_table_counts_without_weights():
+    table = tr.backbone_table(32, 0.35, names=["mobilenetv2"])
+    row = table.iloc[0]
+    assert row["backbone"] == "MobileNetV2 (alpha 0.35)" and row["last conv layer"] == "out_relu"
+    reference = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, alpha=0.35, weights=None)
+    assert row["parameters (M)"] == round(reference.count_params() / 1e6, 2)
+    assert row["feature map"] == (1, 1, 1280) and row["preprocessing"] == "tf"
+    with pytest.raises(ValueError, match="unknown backbone"):
+        tr.backbone_table(32, names=["LeNet"])

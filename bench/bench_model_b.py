@@ -1,0 +1,235 @@
+"""Model B quality under a fixed CPU budget (issue 4's quality benchmark, issue 6 item 3).
+
+Trains Model B (MobileNetV2 with ImageNet weights, lesson 10) on the shared real UTKFace sample
+(``../shared/data/utkface-part1``), on the same seeded split as Model A and the lessons
+(``agecourse.pipeline.get_split`` with the ``cpu`` settings), and stops before ``--minutes`` of
+wall-clock time (default 20) whatever happens. Then it scores the held-out test split end to end
+(JPEG -> full model) and writes:
+
+* ``bench/results/model_b.json`` -- test MAE / RMSE / gender accuracy, per-age-band MAE, the
+  settings, epochs per phase, wall and CPU seconds, load average at start and end, machine,
+  versions, and Model A's numbers from ``model_a.json`` when that exists;
+* ``bench/results/model_b_predictions.csv`` -- one row per test image (file name only, no image):
+  ``path, age, gender, race, pred_age, pred_gender_prob`` (plus the flip-averaged predictions);
+* ``bench/results/model_b_history.csv`` -- one row per epoch of both phases;
+* ``model_b.keras`` in the ``cpu`` profile's artifacts folder (``--no-artifact`` to skip), which
+  lessons 11-13 load with ``agecourse.transfer.get_model_b``.
+
+How it fits in 20 minutes on two shared CPU cores: two-phase training with the bottom of the
+backbone frozen in both phases, so its features are computed once per image (and once per mirror
+image) instead of once per epoch (:func:`agecourse.transfer.train_two_phase_cached`); phase 1 trains
+the heads on a frozen backbone, phase 2 fine-tunes the backbone above ``--cut`` (batch norm kept
+frozen) at a lower learning rate. The cached features are exactly what the frozen layers compute,
+and the test score runs the whole saved model on the test JPEGs.
+
+Run it alone: ``.venv/bin/python bench/bench_model_b.py`` (``--minutes 5`` for a trial). It skips
+with a message, and exit status 0, when the real data or the ImageNet weights are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import LOAD_AT_START, RESULTS, SHARED_DATA, SHARED_WEIGHTS, load_average, write_result  # noqa: E402
+
+# Seconds kept back from the budget for scoring the test split and saving after training stops.
+RESERVE_S = 100.0
+TARGETS = {"age_mae_max": 5.0, "gender_accuracy_min": 0.88}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
+    parser.add_argument("--weights-dir", type=Path, default=SHARED_WEIGHTS, help="folder of Keras ImageNet weights")
+    parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget for the whole run")
+    parser.add_argument("--alpha", type=float, default=0.5, help="MobileNetV2 width (0.35 or 0.5 are shared)")
+    parser.add_argument("--size", type=int, default=128, help="input side in pixels")
+    parser.add_argument("--cut", default="block_12_add", help="fine-tune the backbone above this layer")
+    parser.add_argument("--epochs-frozen", type=int, default=3, help="phase 1 epochs (heads only)")
+    parser.add_argument("--epochs-finetune", type=int, default=60, help="phase 2 epochs at most")
+    parser.add_argument("--lr", type=float, default=1e-3, help="phase 1 learning rate")
+    parser.add_argument("--finetune-lr", type=float, default=5e-4, help="phase 2 learning rate")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
+    parser.add_argument("--no-flip", action="store_true", help="do not add mirrored training images")
+    parser.add_argument("--name", default="model_b", help="result file stem in bench/results/")
+    parser.add_argument("--no-artifact", action="store_true", help="do not install the model for the lessons")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"SKIPPED: the real UTKFace sample is not at {args.data}; nothing to benchmark.")
+        return 0
+
+    start, cpu_start = time.monotonic(), cpu_seconds()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import pandas as pd
+
+    from agecourse import evaluate as ev
+    from agecourse import pipeline
+    from agecourse import transfer as tr
+    from agecourse.config import get_settings
+    from agecourse.data import make_dataset
+    from agecourse.models import compile_model
+    from agecourse.training import history_table, set_seed
+
+    weights = tr.find_weights("MobileNetV2", args.alpha, args.size, weights_dir=args.weights_dir)
+    if weights is None:
+        wanted = tr.get_backbone("MobileNetV2").weight_file_names(args.alpha, 224)[0]
+        print(
+            f"SKIPPED: no ImageNet weights {wanted} in {args.weights_dir} or the Keras cache; see ../shared/README.md."
+        )
+        return 0
+
+    settings = get_settings("cpu", data_dir=args.data)
+    split = pipeline.get_split(settings)
+    set_seed(settings.seed)
+    model = tr.build_model_b(
+        "MobileNetV2", args.size, args.alpha, weights=weights, age_init=float(split.train["age"].mean())
+    )
+    budget = args.minutes * 60
+    train_budget = budget - (time.monotonic() - start) - RESERVE_S
+    print(f"Training Model B (MobileNetV2 alpha {args.alpha}, {args.size} px) for at most {train_budget:.0f} s")
+    train_start = time.monotonic()
+    frozen, finetune, info = tr.train_two_phase_cached(
+        model,
+        split,
+        args.size,
+        args.cut,
+        args.epochs_frozen,
+        args.epochs_finetune,
+        learning_rate=args.lr,
+        finetune_learning_rate=args.finetune_lr,
+        batch_size=args.batch_size,
+        flip=not args.no_flip,
+        patience=args.patience,
+        time_budget_s=train_budget,
+        verbose=2,
+    )
+    train_wall = time.monotonic() - train_start
+    cpu_after_training = cpu_seconds() - cpu_start
+
+    test = make_dataset(split.test, args.size, args.batch_size)
+    table = ev.predict_table(model, test, split.test)
+    flipped = ev.predict_table(model, test, split.test, flip_average=True)
+    metrics, metrics_flip = ev.evaluate_table(table), ev.evaluate_table(flipped)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    predictions = table[["path", "age", "gender", "race"]].copy()
+    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)  # file names only
+    predictions["pred_age"] = table["age_pred"].round(3)
+    predictions["pred_gender_prob"] = table["gender_prob"].round(5)
+    predictions["pred_age_flip_avg"] = flipped["age_pred"].round(3)
+    predictions["pred_gender_prob_flip_avg"] = flipped["gender_prob"].round(5)
+    predictions.to_csv(RESULTS / f"{args.name}_predictions.csv", index=False)
+    history = pd.concat(
+        [history_table(h).assign(phase=phase) for phase, h in (("frozen", frozen), ("finetune", finetune)) if h],
+        ignore_index=True,
+    )
+    history.to_csv(RESULTS / f"{args.name}_history.csv", index_label="epoch")
+
+    compile_model(model, learning_rate=args.finetune_lr)
+    installed = None
+    if not args.no_artifact:
+        installed = settings.artifacts_dir / "model_b.keras"
+        installed.parent.mkdir(parents=True, exist_ok=True)
+        model.save(installed)
+        print(f"Installed the model for the lessons at {installed.resolve()}")
+
+    model_a = None
+    a_path = RESULTS / "model_a.json"
+    if a_path.is_file():
+        a = json.loads(a_path.read_text())
+        model_a = {
+            "age_mae": a["test"]["age_mae"],
+            "gender_accuracy": a["test"]["gender_accuracy"],
+            "wall_s": a.get("wall_s"),
+            "when": a.get("when"),
+            "same_split": a.get("data", {}).get("split") == split.sizes(),
+        }
+    mae, accuracy = metrics["age"]["mae"], metrics["gender"]["accuracy"]
+    result = {
+        "data": {"folder": str(args.data), "split": split.sizes(), "seed": settings.seed},
+        "settings": {
+            "backbone": "MobileNetV2",
+            "alpha": args.alpha,
+            "image_size": args.size,
+            "weights": Path(weights).name,
+            "cut": args.cut,
+            "finetuned_backbone_layers": info["finetuned_backbone_layers"],
+            "batch_size": args.batch_size,
+            "learning_rate_frozen": args.lr,
+            "learning_rate_finetune": args.finetune_lr,
+            "epochs_frozen_max": args.epochs_frozen,
+            "epochs_finetune_max": args.epochs_finetune,
+            "patience": args.patience,
+            "train_views": info["train_views"],
+            "augmentation": "left-right mirror copies of the training images" if not args.no_flip else "none",
+            "age_loss": "huber (delta 5), loss weights age 1 : gender 20, AdamW",
+            "minutes_budget": args.minutes,
+        },
+        "test": {
+            "age_mae": mae,
+            "age_rmse": metrics["age"]["rmse"],
+            "age_mean_signed_error": metrics["age"]["mean_signed_error"],
+            "gender_accuracy": accuracy,
+            "gender_auc": metrics["gender"]["auc"],
+            "count": metrics["count"],
+        },
+        "test_flip_average": {
+            "age_mae": metrics_flip["age"]["mae"],
+            "gender_accuracy": metrics_flip["gender"]["accuracy"],
+        },
+        "per_age_band": metrics["per_age_band"],
+        "gender_detail": metrics["gender"],
+        "training": {
+            "epochs_frozen": len(frozen.get("loss", [])),
+            "epochs_finetune": len(finetune.get("loss", [])),
+            "val_age_mae_best": min(frozen.get("val_age_mae", []) + finetune.get("val_age_mae", []), default=None),
+            "cache_s": info["cache_seconds"],
+            "train_wall_s": round(train_wall, 1),
+            "train_budget_s": round(train_budget, 1),
+            "stopped_by_budget": info["stopped_by_budget"],
+            "cpu_s_to_trained": round(cpu_after_training, 1),
+        },
+        "targets": TARGETS,
+        "targets_met": {
+            "age_mae": mae <= TARGETS["age_mae_max"],
+            "gender_accuracy": accuracy >= TARGETS["gender_accuracy_min"],
+            "better_than_model_a": None
+            if model_a is None
+            else bool(mae < model_a["age_mae"] and accuracy > model_a["gender_accuracy"]),
+        },
+        "model_a": model_a,
+        "reference": "naive full fine-tune of MobileNetV2-0.35 at 96 px for 3 minutes: 8.2 MAE / 79 % (issue 4)",
+        "artifact": str(installed.resolve()) if installed else None,
+        "wall_s": round(time.monotonic() - start, 1),
+        "cpu_s": round(cpu_seconds() - cpu_start, 1),
+        "load_average_start": LOAD_AT_START,
+        "load_average_end": load_average(),
+        "parameters": int(model.count_params()),
+    }
+    write_result(args.name, result)
+    print(
+        f"Test ({metrics['count']} images): age MAE {mae:.2f} (flip-averaged {metrics_flip['age']['mae']:.2f}), "
+        f"gender accuracy {accuracy:.1%} (flip-averaged {metrics_flip['gender']['accuracy']:.1%}); epochs "
+        f"{result['training']['epochs_frozen']} + {result['training']['epochs_finetune']}, "
+        f"{result['wall_s']:.0f} s wall, "
+        f"{result['cpu_s']:.0f} s CPU, load {LOAD_AT_START} -> {result['load_average_end']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""End-to-end test of the demo web page in a real headless browser.
+
+Starts ``voila demo/app.ipynb`` on 127.0.0.1 (a free port) with an empty artifacts folder, so the
+page must cope with "no trained model" (it trains a small one and says so), then drives Debian's
+system Chromium (``/usr/bin/chromium``, no browser download) with Playwright: the page loads, a photo
+is uploaded through the file input, the boxed faces and the Grad-CAM heat maps appear. A screenshot
+goes to ``build/test-artifacts/demo.png`` and the timings to ``demo-timing.json`` beside it.
+
+Skipped where Chromium, Playwright or Voila is missing; ``.ci/run`` installs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("AGECOURSE_CHROMIUM", "/usr/bin/chromium"))
+OUTPUT = ROOT / "build" / "test-artifacts"
+PAGE_TIMEOUT_S = 420  # a cold start trains the fallback model: ~20 s idle, several minutes on a busy CI machine
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.timeout(PAGE_TIMEOUT_S + 180),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"voila exited with status {process.returncode} before serving {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError:  # any HTTP answer (even 404) means the server is up
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"voila did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def voila(tmp_path):
+    """A running Voila server for demo/app.ipynb; yields ``(url, start time, log path)``."""
+    pytest.importorskip("voila")
+    port = free_port()
+    log = tmp_path / "voila.log"
+    env = dict(os.environ, AGECOURSE_ARTIFACTS=str(tmp_path / "artifacts"), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("AGECOURSE_DEMO_MODEL", None)
+    command = [
+        sys.executable, "-m", "voila", str(ROOT / "demo" / "app.ipynb"), "--no-browser",
+        f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/voila/static/", process, timeout=120)
+        except (RuntimeError, TimeoutError) as err:
+            pytest.fail(f"{err}; voila log:\n{log.read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{port}/", started, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def photo_file(folder: Path) -> Path:
+    """A JPEG of two synthetic faces (not real people) that the Haar cascade finds."""
+    from agecourse import deploy
+
+    path = folder / "two_faces.jpg"
+    path.write_bytes(deploy.encode_image(deploy.group_photo()))
+    return path
+
+
+def upload(page, path: Path) -> None:
+    """Click the upload button and choose ``path`` in the file dialog, as a visitor does (ipywidgets
+    8 keeps its file input out of the page, so there is no input element to fill)."""
+    with page.expect_file_chooser(timeout=30_000) as chooser:
+        page.locator("button.widget-upload, .widget-upload").first.click()
+    chooser.value.set_files(str(path))
+
+
+def test_demo_page_predicts_an_uploaded_photo(voila, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, started, log = voila
+    photo = photo_file(tmp_path)
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1000})
+            page.goto(url, timeout=PAGE_TIMEOUT_S * 1000, wait_until="domcontentloaded")
+            status = page.locator(".agecourse-status")
+            try:
+                status.wait_for(state="visible", timeout=PAGE_TIMEOUT_S * 1000)
+            except sync_api.TimeoutError:
+                page.screenshot(path=str(OUTPUT / "demo-failed.png"), full_page=True)
+                pytest.fail(f"the app did not appear; voila log:\n{log.read_text()[-3000:]}")
+            timing["page_ready_s"] = time.monotonic() - started
+            page_text = page.inner_text("body")
+            assert "Model:" in page_text and "Upload a photo" in page_text
+
+            upload(page, photo)
+            page.wait_for_function(
+                "() => /two_faces\\.jpg: 2 faces/.test(document.querySelector('.agecourse-status').innerText)",
+                timeout=180_000,
+            )
+            timing["first_prediction_s"] = time.monotonic() - started
+            heatmaps = page.locator("img.agecourse-heatmap")
+            heatmaps.first.wait_for(state="visible", timeout=30_000)
+            assert heatmaps.count() == 2
+            assert page.locator("img.agecourse-boxed").is_visible()
+            assert all(heatmaps.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(2))
+            text = status.inner_text()
+            assert text.count("age ") == 2 and ("female" in text or "male" in text)
+            page.screenshot(path=str(OUTPUT / "demo.png"), full_page=True)
+
+            upload(page, tmp_path / "notes.jpg")
+            page.wait_for_function(
+                "() => document.querySelector('.agecourse-status').innerText.includes('Cannot use this photo')",
+                timeout=60_000,
+            )
+            assert "notes.jpg: not an image" in status.inner_text()
+        finally:
+            browser.close()
+    timing = {k: round(v, 1) for k, v in timing.items()}
+    (OUTPUT / "demo-timing.json").write_text(json.dumps(timing, indent=2))
+    print(f"demo timings from voila start: {timing}; screenshot {OUTPUT / 'demo.png'}")
+
+
+def test_chromium_is_the_system_browser():
+    """The browser test uses Debian's Chromium, not a Playwright download."""
+    assert shutil.which(str(CHROMIUM)) is not None
+    version = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and "Chromium" in version.stdout, version.stdout + version.stderr
