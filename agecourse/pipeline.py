@@ -298,24 +298,3 @@ def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", ver
     )
     print(f"Wrote metrics, plots and the model to {out.resolve()}")
     return metrics
-
-
-def get_model_b(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
-    """Model B (lesson 10): loaded from ``model_b.keras`` if saved, else trained now with
-    :func:`agecourse.transfer.train_model_b` and saved."""
-    import keras
-
-    from agecourse.transfer import train_model_b  # also registers BackbonePreprocess for loading
-
-    path = settings.artifacts_dir / "model_b.keras"
-    if path.exists() and not retrain:
-        if verbose:
-            print(f"Loaded the saved Model B from {path}")
-        return keras.models.load_model(path)
-    if verbose:
-        print(f"No saved Model B at {path}: training one now with the '{settings.profile}' settings.")
-    split = split if split is not None else get_split(settings, verbose=verbose)
-    model, _, _ = train_model_b(settings, split, verbose=2 if verbose else 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    return model
