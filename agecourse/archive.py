@@ -116,6 +116,19 @@ def _zip_entry_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+def _validate_entries(archive: Path, dest: Path, entries: list[tuple[str, str | None, bool]]) -> list[Path]:
+    """Check every ``(name, problem, is_file)`` entry before anything is written; return the
+    destination paths of the files. The first unsafe type or name raises :class:`UnsafeArchiveError`."""
+    targets = []
+    for name, problem, is_file in entries:
+        if problem:
+            raise UnsafeArchiveError(archive, name, problem)
+        target = _check_name(archive, name, dest)
+        if is_file:
+            targets.append(target)
+    return targets
+
+
 def _corrupt(archive: Path, err: BaseException) -> CorruptArchiveError:
     return CorruptArchiveError(f"{archive}: corrupt or truncated archive ({type(err).__name__}: {err})")
 
@@ -126,14 +139,7 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
             # getmembers() reads every header to the end of the archive, so validation covers all
             # entries (and a truncated archive fails here) before the first byte is written.
             members = tar.getmembers()
-            targets = []
-            for member in members:
-                problem = _tar_entry_problem(member)
-                if problem:
-                    raise UnsafeArchiveError(archive, member.name, problem)
-                target = _check_name(archive, member.name, dest)
-                if member.isfile():
-                    targets.append(target)
+            targets = _validate_entries(archive, dest, [(m.name, _tar_entry_problem(m), m.isfile()) for m in members])
             dest.mkdir(parents=True, exist_ok=True)
             if hasattr(tarfile, "data_filter"):  # Python 3.12, and 3.8.17+/3.9.17+/3.10.12+/3.11.4+
                 try:
@@ -154,14 +160,9 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            targets = []
-            for info in infos:
-                problem = _zip_entry_problem(info)
-                if problem:
-                    raise UnsafeArchiveError(archive, info.filename, problem)
-                target = _check_name(archive, info.filename, dest)
-                if not info.is_dir():
-                    targets.append(target)
+            targets = _validate_entries(
+                archive, dest, [(i.filename, _zip_entry_problem(i), not i.is_dir()) for i in infos]
+            )
             dest.mkdir(parents=True, exist_ok=True)
             for info in infos:
                 zf.extract(info, dest)  # reads and CRC-checks each member; names already validated

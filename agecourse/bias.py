@@ -292,39 +292,15 @@ def compare_models(
 def train_with_table(
     settings, split, train_images: pd.DataFrame, sample_weight: str | None = None, verbose: int | str = "auto"
 ):
-    """Train Model A exactly as :func:`agecourse.pipeline.train_model_a` does (same seed, size,
-    filters, augmentation, epochs, callbacks) but on a changed training table: re-sampled rows, or
-    the same rows with a ``sample_weight`` column (lesson 04's :mod:`agecourse.balance`).
+    """Train Model A exactly as :func:`agecourse.pipeline.train_model_a` does (same seed, recipe,
+    epochs, callbacks) but on a changed training table: re-sampled rows, or the same rows with a
+    ``sample_weight`` column (lesson 04's :mod:`agecourse.balance`).
 
     Validation and test stay as they are. Returns ``(model, history)``.
     """
-    from agecourse.augment import make_augmentation
-    from agecourse.data import make_dataset
-    from agecourse.models import build_model_a, compile_model
-    from agecourse.training import set_seed, train_model
+    from agecourse.pipeline import train_model_a
 
-    if sample_weight is not None and sample_weight not in train_images:
-        raise ValueError(f"the training table has no {sample_weight!r} column to weight by")
-    set_seed(settings.seed)
-    train = make_dataset(
-        train_images,
-        settings.image_size,
-        settings.batch_size,
-        shuffle=True,
-        seed=settings.seed,
-        augment=None,
-        sample_weight=sample_weight,
-    )
-    val = make_dataset(split.val, settings.image_size, settings.batch_size)
-    # The age head starts at the mean age the loss sees: the weighted mean when weights are used.
-    weights = train_images[sample_weight] if sample_weight else None
-    age_init = float(np.average(train_images["age"], weights=weights))
-    model = build_model_a(
-        settings.image_size, filters=settings.model_filters, age_init=age_init, augment=make_augmentation()
-    )
-    compile_model(model, learning_rate=settings.learning_rate)
-    history = train_model(model, train, val, epochs=settings.epochs, verbose=verbose)
-    return model, history
+    return train_model_a(settings, split, verbose=verbose, train_images=train_images, sample_weight=sample_weight)
 
 
 # --- plots ------------------------------------------------------------------------------------

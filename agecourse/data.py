@@ -443,7 +443,8 @@ def make_dataset(
     if sample_weight is not None:
         parts = parts + (images[sample_weight].to_numpy(np.float32),)
     ds = tf.data.Dataset.from_tensor_slices(parts)
-    if shuffle:
+    if shuffle and cache is None:
+        # Without a cache only the paths are shuffled: cheap, and decoding follows the new order.
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
 
     def load(path, *rest):
@@ -455,6 +456,10 @@ def make_dataset(
     ds = ds.ignore_errors(log_warning=True)
     if cache is not None:
         ds = ds.cache("" if str(cache) == "memory" else str(cache))
+        if shuffle:
+            # Shuffle *after* the cache: a cache replays the order of its first pass, so shuffling
+            # before it would give every epoch the same order.
+            ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size)

@@ -350,8 +350,13 @@ class FacePrediction:
 
 
 def _predict_batch(model: keras.Model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(ages, p_female)`` for a batch, whether the model returns a list or a dict."""
-    outputs = model(batch, training=False)
+    """``(ages, p_female)`` for a batch, whether the model returns a list or a dict.
+
+    ``predict_on_batch`` compiles the model into a graph on its first calls (about a second for
+    Model B) and then runs one photo in ~10 ms on a CPU, against ~200 ms for an eager
+    ``model(batch)``: worth it for the app and for many photos, which is how deploy is used.
+    """
+    outputs = model.predict_on_batch(batch)
     if isinstance(outputs, dict):
         age, gender = outputs["age"], outputs["gender"]
     else:

@@ -47,23 +47,29 @@ def datasets(settings: Settings, split: Split, augment=None, image_size: int | N
 
     With ``settings.cache == "memory"`` the training and validation images are decoded and resized
     once and kept in RAM (``n x size x size x 3`` float32: about 270 MB for 5,500 images at 64 px);
-    the training set is then shuffled *after* the cache, so every epoch still sees a new order.
+    :func:`agecourse.data.make_dataset` shuffles *after* the cache, so every epoch sees a new order.
     """
     size = image_size or settings.image_size
-    if settings.cache:
-        decoded = make_dataset(split.train, size, settings.batch_size, cache=settings.cache)
-        train = decoded.unbatch().shuffle(len(split.train), seed=settings.seed, reshuffle_each_iteration=True)
-        train = train.batch(settings.batch_size)
-        if augment is not None:
-            import tensorflow as tf
-
-            train = train.map(lambda x, *rest: (augment(x, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
-        train = train.prefetch(2)
-    else:
-        train = make_dataset(split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, augment=augment)
+    train = make_dataset(
+        split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, cache=settings.cache, augment=augment
+    )
     val = make_dataset(split.val, size, settings.batch_size, cache=settings.cache)
     test = make_dataset(split.test, size, settings.batch_size)
     return train, val, test
+
+
+def augmentation_for(settings: Settings):
+    """The augmentation layer ``settings.augment`` asks for: lesson 05's full set (``True``),
+    mirror images only (``"flip"``) or none (``False`` / ``None``)."""
+    from agecourse.augment import make_augmentation
+
+    if settings.augment in (False, None, "none"):
+        return None
+    if settings.augment is True or settings.augment == "full":
+        return make_augmentation()
+    if settings.augment == "flip":
+        return make_augmentation(rotation=0, zoom=0, translation=0, contrast=0, brightness=0)
+    raise ValueError(f"settings.augment={settings.augment!r}: use True, 'flip' or False")
 
 
 def build_model_a_for(settings: Settings, age_init: float | None = None):
@@ -74,7 +80,6 @@ def build_model_a_for(settings: Settings, age_init: float | None = None):
     one place the recipe is turned into a model, so lesson 08, ``agecourse run`` and the benchmark
     train the same network.
     """
-    from agecourse.augment import make_augmentation
     from agecourse.models import DEFAULT_AGE_INIT, build_model_a, compile_model, default_loss_weights
 
     model = build_model_a(
@@ -84,7 +89,7 @@ def build_model_a_for(settings: Settings, age_init: float | None = None):
         l2=settings.l2,
         dense_units=settings.dense_units,
         age_init=DEFAULT_AGE_INIT if age_init is None else float(age_init),
-        augment=make_augmentation() if settings.augment else None,
+        augment=augmentation_for(settings),
     )
     weights = default_loss_weights(settings.age_loss)
     if settings.gender_loss_weight is not None:
@@ -100,18 +105,40 @@ def train_model_a(
     checkpoint: str | os.PathLike | None = None,
     time_budget_s: float | None = None,
     log_csv: str | os.PathLike | None = None,
+    train_images=None,
+    sample_weight: str | None = None,
 ):
     """Build, compile and train Model A with the profile's settings; returns ``(model, history)``.
 
     Training uses :func:`agecourse.training.make_callbacks` (early stopping with the best weights
-    restored, learning-rate reduction, optional checkpoint and CSV log) and stops early if
-    ``time_budget_s`` seconds of training would be exceeded.
+    restored, the learning-rate schedule of ``settings.lr_schedule``, optional checkpoint and CSV
+    log) and stops early if ``time_budget_s`` seconds of training would be exceeded.
+
+    ``train_images`` replaces ``split.train`` (re-sampled rows, lesson 12's mitigation) and
+    ``sample_weight`` names a column of per-image loss weights (lesson 04); validation stays
+    ``split.val``. The age head then starts at the (weighted) mean age the loss sees.
     """
+    import numpy as np
+
     from agecourse.training import set_seed, train_model
 
     set_seed(settings.seed)
-    train, val, _ = datasets(settings, split)
-    model = build_model_a_for(settings, age_init=float(split.train["age"].mean()))
+    table = split.train if train_images is None else train_images
+    if sample_weight is not None and sample_weight not in table:
+        raise ValueError(f"the training table has no {sample_weight!r} column to weight by")
+    # The same pipelines as datasets(), on the (possibly changed) training table.
+    train = make_dataset(
+        table,
+        settings.image_size,
+        settings.batch_size,
+        shuffle=True,
+        seed=settings.seed,
+        cache=settings.cache,
+        sample_weight=sample_weight,
+    )
+    val = make_dataset(split.val, settings.image_size, settings.batch_size, cache=settings.cache)
+    weights = table[sample_weight] if sample_weight else None
+    model = build_model_a_for(settings, age_init=float(np.average(table["age"], weights=weights)))
     history = train_model(
         model,
         train,
@@ -123,6 +150,8 @@ def train_model_a(
         verbose=verbose,
         time_budget_s=time_budget_s,
         log_csv=log_csv,
+        lr_schedule=settings.lr_schedule,
+        learning_rate=settings.learning_rate,
     )
     return model, history
 

@@ -85,6 +85,37 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+LR_SCHEDULES = ("plateau", "cosine")
+
+
+def cosine_schedule(learning_rate: float, epochs: int, warmup_epochs: int = 1, final_fraction: float = 0.02):
+    """A per-epoch learning-rate plan for :class:`keras.callbacks.LearningRateScheduler`.
+
+    ``warmup_epochs`` epochs climb to ``learning_rate`` (large steps on freshly initialised weights,
+    batch-norm statistics not yet settled, can throw training off at the start), then the rate
+    follows half a cosine down to ``final_fraction`` of it at the last epoch. Unlike
+    ReduceLROnPlateau it does not wait for the validation loss to stall: when a time budget fixes the
+    number of epochs, planning the whole decay uses every epoch, and the small steps at the end
+    settle the weights.
+
+    Returns ``schedule(epoch, current_lr) -> learning rate`` (``epoch`` counts from 0).
+    """
+    import math
+
+    if epochs < 1:
+        raise ValueError(f"a schedule needs at least one epoch, got {epochs}")
+    warmup_epochs = max(0, min(warmup_epochs, epochs - 1))
+
+    def schedule(epoch: int, current_lr: float | None = None) -> float:
+        if epoch < warmup_epochs:
+            return learning_rate * (epoch + 1) / (warmup_epochs + 1)
+        progress = (epoch - warmup_epochs) / max(1, epochs - warmup_epochs - 1)
+        progress = min(progress, 1.0)
+        return learning_rate * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return schedule
+
+
 def make_callbacks(
     checkpoint: str | os.PathLike | None = None,
     patience: int = 5,
@@ -93,20 +124,37 @@ def make_callbacks(
     log_csv: str | os.PathLike | None = None,
     lr_factor: float = 0.3,
     time_budget_s: float | None = None,
+    lr_schedule: str = "plateau",
+    epochs: int | None = None,
+    learning_rate: float | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of lesson 08.
 
     * :class:`keras.callbacks.EarlyStopping` -- stop when ``monitor`` has not improved for
       ``patience`` epochs and restore the best epoch's weights;
-    * :class:`keras.callbacks.ReduceLROnPlateau` -- multiply the learning rate by ``lr_factor``
-      after ``lr_patience`` epochs without improvement (so it acts before early stopping does);
+    * how the learning rate changes, by ``lr_schedule``:
+
+      - ``"plateau"``: :class:`keras.callbacks.ReduceLROnPlateau` multiplies it by ``lr_factor``
+        after ``lr_patience`` epochs without improvement (so it acts before early stopping does);
+      - ``"cosine"``: :class:`keras.callbacks.LearningRateScheduler` with :func:`cosine_schedule`
+        over ``epochs`` epochs from ``learning_rate`` (both required);
+
     * optionally :class:`keras.callbacks.ModelCheckpoint` (the best model so far, as ``.keras``),
       :class:`keras.callbacks.CSVLogger` (one row per epoch) and :class:`TimeBudget`.
     """
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=lr_factor, patience=lr_patience, min_lr=1e-6),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
     ]
+    if lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=lr_factor, patience=lr_patience, min_lr=1e-6)
+        )
+    elif lr_schedule == "cosine":
+        if not epochs or not learning_rate:
+            raise ValueError("a cosine schedule needs the number of epochs and the starting learning rate")
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_schedule(learning_rate, epochs)))
+    else:
+        raise ValueError(f"unknown learning-rate schedule {lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=monitor, save_best_only=True))
@@ -130,15 +178,29 @@ def train_model(
     lr_patience: int = 2,
     time_budget_s: float | None = None,
     log_csv: str | os.PathLike | None = None,
+    lr_schedule: str = "plateau",
+    learning_rate: float | None = None,
 ) -> dict[str, list[float]]:
     """Fit a compiled model with :func:`make_callbacks`; returns the history as a plain dict.
+
+    ``lr_schedule="cosine"`` plans the learning rate over ``epochs`` from ``learning_rate``
+    (default: the optimizer's current rate) instead of reducing it on a plateau.
 
     The history has one list per metric (``loss``, ``age_mae``, ``val_gender_accuracy``, ...,
     and ``learning_rate``), one value per epoch run; early stopping or ``time_budget_s`` may end
     training before ``epochs``.
     """
+    if lr_schedule == "cosine" and learning_rate is None:
+        learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     callbacks = make_callbacks(
-        checkpoint=checkpoint, patience=patience, lr_patience=lr_patience, log_csv=log_csv, time_budget_s=time_budget_s
+        checkpoint=checkpoint,
+        patience=patience,
+        lr_patience=lr_patience,
+        log_csv=log_csv,
+        time_budget_s=time_budget_s,
+        lr_schedule=lr_schedule,
+        epochs=epochs,
+        learning_rate=learning_rate,
     ) + list(extra_callbacks)
     # The datasets shuffle themselves (agecourse.pipeline.datasets); fit's own shuffle does not apply.
     history = model.fit(
@@ -236,7 +298,7 @@ def load_history(path: str | os.PathLike) -> dict[str, list[float]]:
 
 def history_table(history: dict[str, list[float]]) -> pd.DataFrame:
     """One row per epoch with every metric of the history (and the learning rate when
-    ``ReduceLROnPlateau`` recorded it), plus a ``best`` marker on the epoch with the lowest
+    ``ReduceLROnPlateau`` or a schedule recorded it), plus a ``best`` marker on the epoch with the lowest
     ``val_loss``: the one :class:`keras.callbacks.EarlyStopping` restores."""
     import pandas as pd
 
@@ -253,8 +315,9 @@ def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
     else ``default`` (the profile's ``settings.epochs``).
 
     This is the documented way to fit lesson 08 into a time budget without editing the notebook,
-    e.g. ``AGECOURSE_EPOCHS=6`` on a 2-core CPU, where one epoch of the ``cpu`` profile takes about
-    two minutes. Early stopping may end training sooner either way.
+    e.g. ``AGECOURSE_EPOCHS=8`` on a slow CPU (one epoch of the ``cpu`` profile takes about 40 s on
+    two idle cores). A cosine schedule is planned over this number. Early stopping may end training
+    sooner either way.
     """
     value = os.environ.get(variable, "").strip()
     if not value:

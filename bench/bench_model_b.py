@@ -15,12 +15,14 @@ wall-clock time (default 20) whatever happens. Then it scores the held-out test 
 * ``model_b.keras`` in the ``cpu`` profile's artifacts folder (``--no-artifact`` to skip), which
   lessons 11-13 load with ``agecourse.transfer.get_model_b``.
 
-How it fits in 20 minutes on two shared CPU cores: two-phase training with the bottom of the
-backbone frozen in both phases, so its features are computed once per image (and once per mirror
-image) instead of once per epoch (:func:`agecourse.transfer.train_two_phase_cached`); phase 1 trains
-the heads on a frozen backbone, phase 2 fine-tunes the backbone above ``--cut`` (batch norm kept
-frozen) at a lower learning rate. The cached features are exactly what the frozen layers compute,
-and the test score runs the whole saved model on the test JPEGs.
+How it fits in 20 minutes on two CPU cores: two-phase training with the bottom of the backbone
+frozen in both phases, so its features are computed once per cached *view* of each training image
+instead of once per epoch (:func:`agecourse.transfer.train_two_phase_cached`). The views are the
+image, its mirror image and mildly zoomed / shifted / rotated copies (``--views``, default 4);
+phase 1 trains the heads on a frozen backbone, phase 2 fine-tunes the backbone above ``--cut``
+(batch norm kept frozen) at a lower learning rate with a cosine decay. The cached features are
+exactly what the frozen layers compute, and the test score runs the whole saved model on the test
+JPEGs.
 
 Run it alone: ``.venv/bin/python bench/bench_model_b.py`` (``--minutes 5`` for a trial). It skips
 with a message, and exit status 0, when the real data or the ImageNet weights are absent.
@@ -31,23 +33,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOAD_AT_START, RESULTS, SHARED_DATA, SHARED_WEIGHTS, load_average, write_result  # noqa: E402
+from common import (  # noqa: E402
+    LOAD_AT_START,
+    RESULTS,
+    ROOT,
+    SHARED_DATA,
+    SHARED_WEIGHTS,
+    cpu_seconds,
+    load_average,
+    scores_on_test,
+    write_predictions,
+    write_result,
+)
 
 # Seconds kept back from the budget for scoring the test split and saving after training stops.
 RESERVE_S = 100.0
 TARGETS = {"age_mae_max": 5.0, "gender_accuracy_min": 0.88}
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process (all its threads) so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, default=SHARED_WEIGHTS, help="folder of Keras ImageNet weights")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget for the whole run")
     parser.add_argument("--alpha", type=float, default=0.5, help="MobileNetV2 width (0.35 or 0.5 are shared)")
-    parser.add_argument("--size", type=int, default=128, help="input side in pixels")
+    parser.add_argument("--size", type=int, default=160, help="input side in pixels")
     parser.add_argument("--cut", default="block_12_add", help="fine-tune the backbone above this layer")
     parser.add_argument("--epochs-frozen", type=int, default=3, help="phase 1 epochs (heads only)")
-    parser.add_argument("--epochs-finetune", type=int, default=60, help="phase 2 epochs at most")
+    parser.add_argument("--epochs-finetune", type=int, default=12, help="phase 2 epochs (the cosine decay spans them)")
     parser.add_argument("--lr", type=float, default=1e-3, help="phase 1 learning rate")
     parser.add_argument("--finetune-lr", type=float, default=5e-4, help="phase 2 learning rate")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
-    parser.add_argument("--no-flip", action="store_true", help="do not add mirrored training images")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=4,
+        help="cached versions of each training face: 1 plain, 2 + mirror, more = + zoomed/shifted/rotated copies",
+    )
+    parser.add_argument(
+        "--schedule", choices=("plateau", "cosine"), default="cosine", help="phase 2 learning-rate schedule"
+    )
+    parser.add_argument("--dropout", type=float, default=0.5, help="dropout before each head's output")
     parser.add_argument("--name", default="model_b", help="result file stem in bench/results/")
     parser.add_argument("--no-artifact", action="store_true", help="do not install the model for the lessons")
     args = parser.parse_args(argv)
@@ -74,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start, cpu_start = time.monotonic(), cpu_seconds()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The lessons run from notebooks/ and look for artifacts there (as bench_model_a.py does).
+    os.environ.setdefault("AGECOURSE_ARTIFACTS", str(ROOT / "notebooks" / "artifacts"))
     import pandas as pd
 
     from agecourse import evaluate as ev
@@ -96,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     split = pipeline.get_split(settings)
     set_seed(settings.seed)
     model = tr.build_model_b(
-        "MobileNetV2", args.size, args.alpha, weights=weights, age_init=float(split.train["age"].mean())
+        "MobileNetV2",
+        args.size,
+        args.alpha,
+        weights=weights,
+        age_init=float(split.train["age"].mean()),
+        dropout=args.dropout,
     )
     budget = args.minutes * 60
     train_budget = budget - (time.monotonic() - start) - RESERVE_S
@@ -112,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=args.lr,
         finetune_learning_rate=args.finetune_lr,
         batch_size=args.batch_size,
-        flip=not args.no_flip,
+        views=args.views,
+        lr_schedule=args.schedule,
+        seed=settings.seed,
         patience=args.patience,
         time_budget_s=train_budget,
         verbose=2,
@@ -126,13 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics, metrics_flip = ev.evaluate_table(table), ev.evaluate_table(flipped)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    predictions = table[["path", "age", "gender", "race"]].copy()
-    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)  # file names only
-    predictions["pred_age"] = table["age_pred"].round(3)
-    predictions["pred_gender_prob"] = table["gender_prob"].round(5)
-    predictions["pred_age_flip_avg"] = flipped["age_pred"].round(3)
-    predictions["pred_gender_prob_flip_avg"] = flipped["gender_prob"].round(5)
-    predictions.to_csv(RESULTS / f"{args.name}_predictions.csv", index=False)
+    write_predictions(args.name, table, flipped)
     history = pd.concat(
         [history_table(h).assign(phase=phase) for phase, h in (("frozen", frozen), ("finetune", finetune)) if h],
         ignore_index=True,
@@ -175,24 +193,20 @@ def main(argv: list[str] | None = None) -> int:
             "epochs_finetune_max": args.epochs_finetune,
             "patience": args.patience,
             "train_views": info["train_views"],
-            "augmentation": "left-right mirror copies of the training images" if not args.no_flip else "none",
+            "augmentation": {
+                1: "none",
+                2: "left-right mirror copies of the training images",
+            }.get(
+                args.views,
+                "mirror copies, plus copies zoomed in up to 12 %, shifted up to 5 % and rotated up to ~11 degrees "
+                "(agecourse.transfer.view_augmentation, seeded), plain and mirrored alternately",
+            ),
+            "finetune_schedule": args.schedule,
+            "head_dropout": args.dropout,
             "age_loss": "huber (delta 5), loss weights age 1 : gender 20, AdamW",
             "minutes_budget": args.minutes,
         },
-        "test": {
-            "age_mae": mae,
-            "age_rmse": metrics["age"]["rmse"],
-            "age_mean_signed_error": metrics["age"]["mean_signed_error"],
-            "gender_accuracy": accuracy,
-            "gender_auc": metrics["gender"]["auc"],
-            "count": metrics["count"],
-        },
-        "test_flip_average": {
-            "age_mae": metrics_flip["age"]["mae"],
-            "gender_accuracy": metrics_flip["gender"]["accuracy"],
-        },
-        "per_age_band": metrics["per_age_band"],
-        "gender_detail": metrics["gender"],
+        **scores_on_test(metrics, metrics_flip),
         "training": {
             "epochs_frozen": len(frozen.get("loss", [])),
             "epochs_finetune": len(finetune.get("loss", [])),

@@ -91,3 +91,49 @@ def write_result(name: str, payload: dict, load_start: list[float] | None = None
     path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"wrote {path}")
     return path
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_predictions(name: str, table, flipped) -> Path:
+    """Write ``bench/results/<name>_predictions.csv``: one row per test image, file name only (no
+    image, no local path), true labels, predictions and the flip-averaged predictions.
+
+    ``table`` and ``flipped`` come from :func:`agecourse.evaluate.predict_table` (without and with
+    ``flip_average=True``) on the same images.
+    """
+    predictions = table[["path", "age", "gender", "race"]].copy()
+    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
+    predictions["pred_age"] = table["age_pred"].round(3)
+    predictions["pred_gender_prob"] = table["gender_prob"].round(5)
+    predictions["pred_age_flip_avg"] = flipped["age_pred"].round(3)
+    predictions["pred_gender_prob_flip_avg"] = flipped["gender_prob"].round(5)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}_predictions.csv"
+    predictions.to_csv(path, index=False)
+    return path
+
+
+def scores_on_test(metrics: dict, metrics_flip: dict) -> dict:
+    """The test-split part of a model benchmark's result, from two
+    :func:`agecourse.evaluate.evaluate_table` results (plain and flip-averaged predictions)."""
+    return {
+        "test": {
+            "age_mae": metrics["age"]["mae"],
+            "age_rmse": metrics["age"]["rmse"],
+            "age_mean_signed_error": metrics["age"]["mean_signed_error"],
+            "gender_accuracy": metrics["gender"]["accuracy"],
+            "gender_auc": metrics["gender"]["auc"],
+            "count": metrics["count"],
+        },
+        "test_flip_average": {
+            "age_mae": metrics_flip["age"]["mae"],
+            "gender_accuracy": metrics_flip["gender"]["accuracy"],
+        },
+        "per_age_band": metrics["per_age_band"],
+        "gender_detail": metrics["gender"],
+    }

@@ -51,4 +51,6 @@ def test_model_a_recipe_lives_in_the_settings():
     assert gpu.cache is None, "full UTKFace at 128 px would not fit a free Colab runtime's RAM"
     assert cpu.age_loss in ("huber", "mae", "mse") and cpu.gender_loss_weight is None
     assert cpu.lr_patience < cpu.patience, "the learning rate must drop before early stopping gives up"
+    assert cpu.lr_schedule == "cosine" and cpu.augment == "flip", "the recipe measured best in bench/README.md"
+    assert ci.lr_schedule in ("plateau", "cosine") and gpu.lr_schedule in ("plateau", "cosine")
     assert config.get_settings("cpu", gender_loss_weight=5.0, augment=False).gender_loss_weight == 5.0

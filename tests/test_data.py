@@ -181,6 +181,19 @@ def test_pipeline_memory_cache(synthetic_dir):
     assert [b[0].shape[0] for b in ds] == [10, 10]  # second pass reads the cache
 
 
+def test_cached_shuffled_pipeline_reshuffles_every_epoch(synthetic_dir):
+    images = data.scan_folder(synthetic_dir).images.head(40)
+    ds = data.make_dataset(images, image_size=16, batch_size=40, shuffle=True, seed=3, cache="memory")
+    first_x, first_y = next(iter(ds))
+    second_x, second_y = next(iter(ds))  # second epoch: read back from the cache
+    first, second = first_y["age"].numpy().tolist(), second_y["age"].numpy().tolist()
+    assert first != second  # a new order each epoch, although the images come from the cache
+    assert sorted(first) == sorted(second) == sorted(images["age"].astype(float).tolist())
+    # each image travels with its own label whatever the order
+    label_of = {first_x[i].numpy().tobytes(): first[i] for i in range(40)}
+    assert len(label_of) == 40 and all(label_of[second_x[i].numpy().tobytes()] == second[i] for i in range(40))
+
+
 def test_make_dataset_refuses_empty():
     with pytest.raises(ValueError, match="empty"):
         data.make_dataset(pd.DataFrame(columns=["path", "age", "gender"]), 16)

@@ -204,15 +204,20 @@ def test_time_budget_stops_inside_an_epoch_and_rejects_nonsense():
     assert kinds[-1] == "TimeBudget"
 
 
-def test_train_model_respects_a_time_budget_and_restores_the_best_epoch():
+def tiny_model_and_data():
+    """A one-block Model A compiled at learning rate 0.01 and 16 random 16 px faces in batches of 8."""
+    import tensorflow as tf
+
     training.set_seed(0)
     model = models.compile_model(models.build_model_a(16, filters=(4,), dense_units=4), learning_rate=1e-2)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (16, 16, 16, 3)).astype("float32")
     y = {"age": rng.uniform(1, 80, (16, 1)).astype("float32"), "gender": rng.integers(0, 2, (16, 1)).astype("float32")}
-    import tensorflow as tf
+    return model, tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+def test_train_model_respects_a_time_budget_and_restores_the_best_epoch():
+    model, ds = tiny_model_and_data()
     history = training.train_model(model, ds, ds, epochs=50, verbose=0, time_budget_s=1e-6)
     assert len(history["loss"]) == 1, "a spent budget ends training after the first batch's epoch"
     assert {"val_age_mae", "val_gender_accuracy", "learning_rate"} <= set(history)
@@ -247,3 +252,32 @@ def test_batch_norm_momentum_is_configurable():
 
     assert momenta(models.build_model_a(16, filters=(4, 8))) == {models.BN_MOMENTUM}
     assert momenta(models.build_model_a(16, filters=(4,), bn_momentum=0.99)) == {0.99}
+
+
+def test_cosine_schedule_warms_up_then_decays_to_its_floor():
+    schedule = training.cosine_schedule(1e-3, epochs=10, warmup_epochs=1, final_fraction=0.02)
+    rates = [schedule(epoch) for epoch in range(10)]
+    assert rates[0] == pytest.approx(5e-4)  # warm-up: half the rate in the first epoch
+    assert rates[1] == pytest.approx(1e-3)  # then the full rate
+    assert all(a > b for a, b in zip(rates[1:], rates[2:])), "strictly decreasing after the warm-up"
+    assert rates[-1] == pytest.approx(2e-5)  # 2 % of the rate at the last epoch
+    assert schedule(25) == pytest.approx(2e-5), "epochs beyond the plan stay at the floor"
+    assert training.cosine_schedule(1e-3, epochs=1)(0) == pytest.approx(1e-3), "one epoch: no room to warm up"
+    with pytest.raises(ValueError, match="at least one epoch"):
+        training.cosine_schedule(1e-3, epochs=0)
+
+
+def test_make_callbacks_cosine_replaces_reduce_on_plateau():
+    kinds = [type(c).__name__ for c in training.make_callbacks(lr_schedule="cosine", epochs=5, learning_rate=1e-3)]
+    assert kinds == ["EarlyStopping", "LearningRateScheduler"]
+    with pytest.raises(ValueError, match="needs the number of epochs"):
+        training.make_callbacks(lr_schedule="cosine")
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
+        training.make_callbacks(lr_schedule="step")
+
+
+def test_train_model_with_cosine_schedule_records_the_planned_rates():
+    model, ds = tiny_model_and_data()
+    history = training.train_model(model, ds, ds, epochs=4, patience=10, verbose=0, lr_schedule="cosine")
+    planned = [training.cosine_schedule(1e-2, 4)(epoch) for epoch in range(4)]
+    assert history["learning_rate"] == pytest.approx(planned, rel=1e-5)

@@ -92,6 +92,17 @@ def test_build_model_a_for_follows_the_settings():
     assert pipeline.build_model_a_for(settings.replace(augment=True)).get_layer("augment") is not None
 
 
+def test_augmentation_for_reads_the_settings():
+    settings = get_settings("ci")
+    full = pipeline.augmentation_for(settings.replace(augment=True))
+    flips = pipeline.augmentation_for(settings.replace(augment="flip"))
+    assert [type(layer).__name__ for layer in flips.layers] == ["RandomFlip"]
+    assert len(full.layers) > 1 and type(full.layers[0]).__name__ == "RandomFlip"
+    assert pipeline.augmentation_for(settings.replace(augment=False)) is None
+    with pytest.raises(ValueError, match="use True, 'flip' or False"):
+        pipeline.augmentation_for(settings.replace(augment="heavy"))
+
+
 def test_should_train_reuses_only_a_compatible_saved_model(tmp_path, monkeypatch):
     from agecourse.models import build_model_a
 

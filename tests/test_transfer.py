@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from agecourse import training
 from agecourse import transfer as tr
 
 SHARED_WEIGHTS = (
@@ -308,6 +309,29 @@ def test_train_two_phase_cached_trains_only_above_the_cut(tmp_path, image_writer
     np.testing.assert_array_equal(before["block_12_project"][0], model.get_layer("block_12_project").get_weights()[0])
     assert not np.array_equal(before["block_15_project"][0], model.get_layer("block_15_project").get_weights()[0])
     assert not np.array_equal(before["age"][0], model.get_layer("age").get_weights()[0])
+
+
+def test_cached_augmented_views_differ_and_repeat_with_the_seed(model_b, tmp_path, image_writer):
+    split = small_split(tmp_path, image_writer, n=6)
+    bottom, _ = tr.split_model(model_b, "block_12_add")
+    plain = tr.cached_features(bottom, split.train, 32, batch_size=4)
+    first = tr.cached_features(bottom, split.train, 32, batch_size=4, augment=tr.view_augmentation(7))
+    again = tr.cached_features(bottom, split.train, 32, batch_size=4, augment=tr.view_augmentation(7))
+    assert first.shape == plain.shape and not np.allclose(first, plain)
+    np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-5)  # seeded: a rerun caches the same views
+
+
+def test_train_two_phase_cached_with_four_views_and_a_cosine_schedule(tmp_path, image_writer):
+    split = small_split(tmp_path, image_writer)
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    frozen, finetune, info = tr.train_two_phase_cached(
+        model, split, 32, "block_12_add", 1, 3, batch_size=8, views=4, lr_schedule="cosine", verbose=0
+    )
+    assert info["train_views"] == 4 and len(finetune["loss"]) == 3
+    planned = [training.cosine_schedule(tr.FINETUNE_LEARNING_RATE, 3)(epoch) for epoch in range(3)]
+    assert finetune["learning_rate"] == pytest.approx(planned, rel=1e-5)
+    with pytest.raises(ValueError, match="views must be at least 1"):
+        tr.train_two_phase_cached(model, split, 32, "block_12_add", 1, 1, views=0, verbose=0)
 
 
 def test_train_two_phase_cached_skips_fine_tuning_when_the_budget_is_spent(tmp_path, image_writer):
