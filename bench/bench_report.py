@@ -273,7 +273,36 @@ def section_speed(result: dict | None) -> list[str]:
     return lines
 
 
-def section_quality(a: dict | None, b: dict | None) -> list[str]:
+def uncertainty_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """95 % bootstrap intervals of each model's test metrics, and of the paired A - B MAE difference."""
+    from agecourse.evaluate import bootstrap_intervals, paired_mae_difference
+
+    if not tables:
+        return []
+    bits = []
+    for label, table in tables.items():
+        ci = bootstrap_intervals(table)
+        (mae_lo, mae_hi), (acc_lo, acc_hi) = ci["age_mae"], ci["gender_accuracy"]
+        bits.append(f"{label} MAE {mae_lo:.2f}–{mae_hi:.2f}, gender accuracy {100 * acc_lo:.1f}–{100 * acc_hi:.1f} %")
+    text = (
+        f"How precise these are: 95 % bootstrap intervals over the {len(next(iter(tables.values()))):,} test faces "
+        f"(`agecourse.evaluate.bootstrap_intervals`, 2,000 resamples): {'; '.join(bits)}."
+    )
+    if len(tables) == 2:
+        (label_a, a), (label_b, b) = tables.items()
+        try:
+            diff = paired_mae_difference(a, b)
+        except ValueError as error:  # different splits: say so instead of comparing unpaired faces
+            text += f" No paired comparison: {error}."
+        else:
+            text += (
+                f" {label_a} minus {label_b}, paired on the same faces: {diff['difference']:+.2f} years of MAE "
+                f"({diff['low']:+.2f} to {diff['high']:+.2f})."
+            )
+    return [text, ""]
+
+
+def section_quality(a: dict | None, b: dict | None, tables: dict[str, pd.DataFrame] | None = None) -> list[str]:
     lines = ["### Model quality", ""]
     rows = [model_row("Model A (this course)", a), model_row("Model B (this course)", b)]
     lines += [
@@ -294,6 +323,7 @@ def section_quality(a: dict | None, b: dict | None) -> list[str]:
         "real-data runs use the 7,850-image part-1 sample), other image sizes and much longer training; "
         "the state-of-the-art rows train large models on far more data. The comparison is indicative only.",
         "",
+        *uncertainty_lines(tables or {}),
     ]
     if PLOT.exists():
         lines += [f"![MAE per age band]({PLOT.relative_to(README.parent).as_posix()})", ""]
@@ -376,12 +406,10 @@ def build_results_markdown() -> str:
     """The generated part of bench/README.md."""
     names = ("pipeline", "speed", "notebooks_ci", "notebooks_cpu", "model_a", "model_b")
     results = {name: load(name) for name in names}
-    tables = {}
-    for label, name in (("Model A", "model_a"), ("Model B", "model_b")):
-        table = predictions(name)
-        if table is not None:  # the legend carries the overall test MAE
-            tables[f"{label} (MAE {table['age_error'].abs().mean():.2f})"] = table
-    band_plot(tables)
+    raw = {label: predictions(name) for label, name in (("Model A", "model_a"), ("Model B", "model_b"))}
+    raw = {label: table for label, table in raw.items() if table is not None}
+    # The plot's legend carries the overall test MAE.
+    band_plot({f"{label} (MAE {table['age_error'].abs().mean():.2f})": table for label, table in raw.items()})
     pipe_lines, pipe = section_pipeline(results["pipeline"])
     nb_lines, ci_check = section_notebooks(results["notebooks_ci"], results["notebooks_cpu"])
     rows = [model_row("A", results["model_a"]), model_row("B", results["model_b"])]
@@ -416,7 +444,7 @@ def build_results_markdown() -> str:
         "",
         *pipe_lines,
         *section_speed(results["speed"]),
-        *section_quality(results["model_a"], results["model_b"]),
+        *section_quality(results["model_a"], results["model_b"], raw),
         *nb_lines,
         *section_machine(results),
     ]

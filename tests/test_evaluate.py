@@ -74,3 +74,39 @@ def test_comparison_and_plots(tmp_path):
         fig.savefig(tmp_path / "plot.png")
         assert (tmp_path / "plot.png").stat().st_size > 1000
     assert ev.save_metrics({"x": np.float32(1.5)}, tmp_path / "m.json").read_text().strip().endswith("}")
+
+
+def test_bootstrap_intervals_bracket_the_metric_and_shrink_with_more_faces():
+    rng = np.random.default_rng(1)
+    ages = rng.integers(1, 90, 4000)
+    big = pd.DataFrame(
+        {"age": ages, "age_pred": ages + rng.normal(0, 7, len(ages)), "gender": rng.integers(0, 2, 4000)}
+    )
+    big["gender_pred"] = np.where(rng.random(len(big)) < 0.85, big["gender"], 1 - big["gender"])
+    small = big.head(400)
+    wide, narrow = ev.bootstrap_intervals(small), ev.bootstrap_intervals(big)
+    for table, intervals in ((small, wide), (big, narrow)):
+        mae = (table["age_pred"] - table["age"]).abs().mean()
+        accuracy = (table["gender_pred"] == table["gender"]).mean()
+        assert intervals["age_mae"][0] < mae < intervals["age_mae"][1]
+        assert intervals["gender_accuracy"][0] < accuracy < intervals["gender_accuracy"][1]
+    width = {name: (hi - lo) for name, (lo, hi) in narrow.items()}
+    assert all(width[name] < (wide[name][1] - wide[name][0]) / 2 for name in width)  # ~1/sqrt(10) as wide
+    assert ev.bootstrap_intervals(small, seed=3) == ev.bootstrap_intervals(small, seed=3)
+
+
+def test_bootstrap_intervals_reject_an_empty_table():
+    with pytest.raises(ValueError, match="non-empty"):
+        ev.bootstrap_intervals(_table().head(0))
+
+
+def test_paired_mae_difference_pairs_faces_by_path():
+    a = _table().assign(path=["w", "x", "y", "z"])
+    b = a.assign(age_pred=a["age"] + 1.0).iloc[::-1]  # same faces, other order, error 1 year each
+    result = ev.paired_mae_difference(a, b)
+    assert result["difference"] == pytest.approx((2 + 2 + 0 + 10) / 4 - 1)
+    assert result["low"] <= result["difference"] <= result["high"]
+    with pytest.raises(ValueError, match="same faces"):
+        ev.paired_mae_difference(a, b.head(3))
+    with pytest.raises(ValueError, match="path"):
+        ev.paired_mae_difference(_table(), b)
