@@ -189,6 +189,8 @@ def main() -> None:
                 "artifacts": str(artifacts) if args.artifacts else "fresh temporary folder (cold run)",
                 "cache": str(cache) if args.cache else "fresh temporary folder (cold run)",
                 "runner": "nbclient, one subprocess per notebook, cwd notebooks/; seconds include kernel start",
+                # Overrides the lessons read (08 retrains with AGECOURSE_RETRAIN=1 even if a model is saved).
+                "environment": {k: os.environ[k] for k in ("AGECOURSE_RETRAIN", "AGECOURSE_EPOCHS") if k in os.environ},
             },
             "lessons": results,
             "summary": {
