@@ -472,6 +472,63 @@ def plot_two_phase(first: dict, second: dict, title: str = "Model B learning cur
     return fig
 
 
+def build_model_b_for(settings, split, weights: str | os.PathLike | None = "imagenet", verbose: bool = True):
+    """Model B as lesson 10 builds it from ``settings``: backbone, size, alpha and head dropout from the
+    ``transfer_*`` fields; lesson 05's augmentation inside the model unless the profile trains on
+    cached views (``transfer_cached_views``), where the views are the augmentation and nothing random
+    may run below the cut."""
+    from agecourse.augment import make_augmentation
+
+    return build_model_b(
+        settings.transfer_backbone,
+        settings.transfer_image_size,
+        settings.transfer_alpha,
+        weights=weights,
+        augment=None if settings.transfer_cached_views else make_augmentation(seed=settings.seed),
+        dropout=settings.transfer_dropout,
+        age_init=float(split.train["age"].mean()),
+        profile=settings.profile,
+        verbose=verbose,
+    )
+
+
+def learning_rates_for(settings) -> tuple[float, float]:
+    """``(phase 1, phase 2)`` learning rates of Model B for ``settings`` (lesson 10)."""
+    first = settings.transfer_learning_rate or settings.learning_rate
+    second = settings.transfer_finetune_learning_rate or settings.extra.get(
+        "transfer_finetune_learning_rate", FINETUNE_LEARNING_RATE
+    )
+    return float(first), float(second)
+
+
+def train_cached_for(settings, model: keras.Model, split, verbose: int | str = 2) -> tuple[dict, dict, dict]:
+    """Both phases of Model B on cached views, with the recipe in ``settings`` (the ``cpu`` profile):
+    :func:`train_two_phase_cached` with ``transfer_cached_views`` views, cut at ``transfer_cut``,
+    ``transfer_lr_schedule`` in phase 2. Returns ``(history_frozen, history_finetune, info)``."""
+    if settings.transfer_cached_views < 1:
+        raise ValueError(
+            f"the '{settings.profile}' profile trains Model B on images (transfer_cached_views = 0); "
+            "use train_two_phase, or set transfer_cached_views >= 1"
+        )
+    first, second = learning_rates_for(settings)
+    return train_two_phase_cached(
+        model,
+        split,
+        settings.transfer_image_size,
+        settings.transfer_cut,
+        settings.transfer_epochs_frozen,
+        settings.transfer_epochs_finetune,
+        learning_rate=first,
+        finetune_learning_rate=second,
+        batch_size=settings.batch_size,
+        views=settings.transfer_cached_views,
+        lr_schedule=settings.transfer_lr_schedule,
+        patience=settings.patience,
+        seed=settings.seed,
+        verbose=verbose,
+    )
+
+
 def train_model_b(
     settings,
     split,
@@ -483,38 +540,30 @@ def train_model_b(
     """Build and train Model B with the profile's settings; returns ``(model, history_frozen,
     history_finetune)``.
 
-    Uses ``settings.transfer_backbone``, ``transfer_image_size``, ``transfer_alpha``,
-    ``transfer_epochs_frozen`` and ``transfer_epochs_finetune``; ``settings.extra`` may set
-    ``transfer_finetune_layers`` and ``transfer_finetune_learning_rate``.
+    Uses the ``transfer_*`` settings (:func:`build_model_b_for`); with ``transfer_cached_views``
+    both phases run on cached views (:func:`train_cached_for`), otherwise on the image pipeline
+    (:func:`train_two_phase`, where ``finetune_layers`` or ``settings.extra["transfer_finetune_layers"]``
+    sets how many backbone layers phase 2 unfreezes).
     """
-    from agecourse.augment import make_augmentation
     from agecourse.pipeline import datasets
     from agecourse.training import set_seed
 
     set_seed(settings.seed)
-    size = settings.transfer_image_size
-    train, val, _ = datasets(settings, split, image_size=size)
-    model = build_model_b(
-        settings.transfer_backbone,
-        size,
-        settings.transfer_alpha,
-        weights=weights,
-        augment=make_augmentation(),
-        age_init=float(split.train["age"].mean()),
-        profile=settings.profile,
-        verbose=bool(verbose),
-    )
-    layers_ = finetune_layers or settings.extra.get("transfer_finetune_layers", FINETUNE_LAYERS)
-    rate = finetune_learning_rate or settings.extra.get("transfer_finetune_learning_rate", FINETUNE_LEARNING_RATE)
+    model = build_model_b_for(settings, split, weights=weights, verbose=bool(verbose))
+    if settings.transfer_cached_views:
+        frozen, finetune, _ = train_cached_for(settings, model, split, verbose=verbose)
+        return model, frozen, finetune
+    train, val, _ = datasets(settings, split, image_size=settings.transfer_image_size)
+    first, second = learning_rates_for(settings)
     frozen, finetune = train_two_phase(
         model,
         train,
         val,
         settings.transfer_epochs_frozen,
         settings.transfer_epochs_finetune,
-        learning_rate=settings.learning_rate,
-        finetune_learning_rate=rate,
-        finetune_layers=layers_,
+        learning_rate=first,
+        finetune_learning_rate=finetune_learning_rate or second,
+        finetune_layers=finetune_layers or settings.extra.get("transfer_finetune_layers", FINETUNE_LAYERS),
         verbose=verbose,
     )
     return model, frozen, finetune

@@ -57,29 +57,46 @@ TARGETS = {"age_mae_max": 5.0, "gender_accuracy_min": 0.88}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agecourse.config import get_settings
+
+    cpu = get_settings("cpu")  # the defaults are the cpu profile's Model B, the one lesson 10 trains there
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
     parser.add_argument("--weights-dir", type=Path, default=SHARED_WEIGHTS, help="folder of Keras ImageNet weights")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget for the whole run")
-    parser.add_argument("--alpha", type=float, default=0.5, help="MobileNetV2 width (0.35 or 0.5 are shared)")
-    parser.add_argument("--size", type=int, default=160, help="input side in pixels")
-    parser.add_argument("--cut", default="block_12_add", help="fine-tune the backbone above this layer")
-    parser.add_argument("--epochs-frozen", type=int, default=3, help="phase 1 epochs (heads only)")
-    parser.add_argument("--epochs-finetune", type=int, default=12, help="phase 2 epochs (the cosine decay spans them)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="phase 1 learning rate")
-    parser.add_argument("--finetune-lr", type=float, default=5e-4, help="phase 2 learning rate")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    parser.add_argument(
+        "--alpha", type=float, default=cpu.transfer_alpha, help="MobileNetV2 width (0.35 or 0.5 are shared)"
+    )
+    parser.add_argument("--size", type=int, default=cpu.transfer_image_size, help="input side in pixels")
+    parser.add_argument("--cut", default=cpu.transfer_cut, help="fine-tune the backbone above this layer")
+    parser.add_argument(
+        "--epochs-frozen", type=int, default=cpu.transfer_epochs_frozen, help="phase 1 epochs (heads only)"
+    )
+    parser.add_argument(
+        "--epochs-finetune",
+        type=int,
+        default=cpu.transfer_epochs_finetune,
+        help="phase 2 epochs (the cosine decay spans them)",
+    )
+    parser.add_argument("--lr", type=float, default=cpu.transfer_learning_rate, help="phase 1 learning rate")
+    parser.add_argument(
+        "--finetune-lr", type=float, default=cpu.transfer_finetune_learning_rate, help="phase 2 learning rate"
+    )
+    parser.add_argument("--batch-size", type=int, default=cpu.batch_size)
+    parser.add_argument("--patience", type=int, default=cpu.patience, help="early-stopping patience (epochs)")
     parser.add_argument(
         "--views",
         type=int,
-        default=4,
+        default=cpu.transfer_cached_views,
         help="cached versions of each training face: 1 plain, 2 + mirror, more = + zoomed/shifted/rotated copies",
     )
     parser.add_argument(
-        "--schedule", choices=("plateau", "cosine"), default="cosine", help="phase 2 learning-rate schedule"
+        "--schedule",
+        choices=("plateau", "cosine"),
+        default=cpu.transfer_lr_schedule,
+        help="phase 2 learning-rate schedule",
     )
-    parser.add_argument("--dropout", type=float, default=0.5, help="dropout before each head's output")
+    parser.add_argument("--dropout", type=float, default=cpu.transfer_dropout, help="dropout before each head's output")
     parser.add_argument("--name", default="model_b", help="result file stem in bench/results/")
     parser.add_argument("--no-artifact", action="store_true", help="do not install the model for the lessons")
     args = parser.parse_args(argv)

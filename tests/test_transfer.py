@@ -374,3 +374,33 @@ def test_backbone_table_counts_without_weights():
     assert row["feature map"] == (1, 1, 1280) and row["preprocessing"] == "tf"
     with pytest.raises(ValueError, match="unknown backbone"):
         tr.backbone_table(32, names=["LeNet"])
+
+
+def test_train_model_b_follows_the_profile_recipe_cached_or_not(tmp_path, image_writer, monkeypatch):
+    from agecourse.config import get_settings
+
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "art"))
+    split = small_split(tmp_path, image_writer)
+    common = dict(transfer_image_size=32, transfer_epochs_frozen=1, transfer_epochs_finetune=2, batch_size=8)
+    cached = get_settings(
+        "ci", **common, transfer_cached_views=4, transfer_lr_schedule="cosine", transfer_finetune_learning_rate=5e-4
+    )
+    model, frozen, finetune = tr.train_model_b(cached, split, verbose=0, weights=None)
+    assert "augment" not in [layer.name for layer in model.layers], "random layers below the cut break the cache"
+    assert len(frozen["loss"]) == 1 and len(finetune["loss"]) == 2
+    assert finetune["learning_rate"] == pytest.approx([training.cosine_schedule(5e-4, 2)(e) for e in range(2)])
+    plain = get_settings("ci", **common)
+    model, frozen, finetune = tr.train_model_b(plain, split, verbose=0, weights=None)
+    assert "augment" in [layer.name for layer in model.layers] and len(finetune["loss"]) == 2
+    with pytest.raises(ValueError, match="trains Model B on images"):
+        tr.train_cached_for(plain, model, split)
+
+
+def test_cpu_profile_trains_the_benchmarked_model_b():
+    from agecourse.config import get_settings
+
+    cpu = get_settings("cpu")
+    assert (cpu.transfer_image_size, cpu.transfer_alpha, cpu.transfer_cached_views) == (160, 0.5, 4)
+    assert tr.learning_rates_for(cpu) == (1e-3, 5e-4) and cpu.transfer_lr_schedule == "cosine"
+    ci = get_settings("ci")
+    assert ci.transfer_cached_views == 0 and tr.learning_rates_for(ci) == (ci.learning_rate, tr.FINETUNE_LEARNING_RATE)
