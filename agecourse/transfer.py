@@ -543,7 +543,7 @@ def train_model_b(
     Uses the ``transfer_*`` settings (:func:`build_model_b_for`); with ``transfer_cached_views``
     both phases run on cached views (:func:`train_cached_for`), otherwise on the image pipeline
     (:func:`train_two_phase`, where ``finetune_layers`` or ``settings.extra["transfer_finetune_layers"]``
-    sets how many backbone layers phase 2 unfreezes).
+    sets how many backbone layers phase 2 unfreezes; on cached views it is every layer above the cut).
     """
     from agecourse.pipeline import datasets
     from agecourse.training import set_seed
@@ -551,6 +551,8 @@ def train_model_b(
     set_seed(settings.seed)
     model = build_model_b_for(settings, split, weights=weights, verbose=bool(verbose))
     if settings.transfer_cached_views:
+        if finetune_learning_rate:
+            settings = settings.replace(transfer_finetune_learning_rate=finetune_learning_rate)
         frozen, finetune, _ = train_cached_for(settings, model, split, verbose=verbose)
         return model, frozen, finetune
     train, val, _ = datasets(settings, split, image_size=settings.transfer_image_size)
