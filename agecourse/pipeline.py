@@ -41,9 +41,19 @@ def get_split(settings: Settings, rebuild: bool = False, verbose: bool = True) -
     return split
 
 
-def datasets(settings: Settings, split: Split, augment=None, image_size: int | None = None):
+def datasets(
+    settings: Settings,
+    split: Split,
+    augment=None,
+    image_size: int | None = None,
+    train_images=None,
+    sample_weight: str | None = None,
+):
     """``(train, val, test)`` ``tf.data`` pipelines for a split: training shuffled (seeded, again
     every epoch) and optionally augmented, validation and test in file order.
+
+    ``train_images`` replaces ``split.train`` (re-sampled rows, lesson 12) and ``sample_weight``
+    names its column of per-image loss weights (lesson 04), which the training batches then carry.
 
     With ``settings.cache == "memory"`` the training and validation images are decoded and resized
     once and kept in RAM (``n x size x size x 3`` float32: about 270 MB for 5,500 images at 64 px);
@@ -51,7 +61,14 @@ def datasets(settings: Settings, split: Split, augment=None, image_size: int | N
     """
     size = image_size or settings.image_size
     train = make_dataset(
-        split.train, size, settings.batch_size, shuffle=True, seed=settings.seed, cache=settings.cache, augment=augment
+        split.train if train_images is None else train_images,
+        size,
+        settings.batch_size,
+        shuffle=True,
+        seed=settings.seed,
+        cache=settings.cache,
+        augment=augment,
+        sample_weight=sample_weight,
     )
     val = make_dataset(split.val, size, settings.batch_size, cache=settings.cache)
     test = make_dataset(split.test, size, settings.batch_size)
@@ -69,7 +86,7 @@ def augmentation_for(settings: Settings):
         return make_augmentation()
     if settings.augment == "flip":
         return make_augmentation(rotation=0, zoom=0, translation=0, contrast=0, brightness=0)
-    raise ValueError(f"settings.augment={settings.augment!r}: use True, 'flip' or False")
+    raise ValueError(f"settings.augment={settings.augment!r}: use True (or 'full'), 'flip' or False (or 'none')")
 
 
 def build_model_a_for(settings: Settings, age_init: float | None = None):
@@ -126,17 +143,7 @@ def train_model_a(
     table = split.train if train_images is None else train_images
     if sample_weight is not None and sample_weight not in table:
         raise ValueError(f"the training table has no {sample_weight!r} column to weight by")
-    # The same pipelines as datasets(), on the (possibly changed) training table.
-    train = make_dataset(
-        table,
-        settings.image_size,
-        settings.batch_size,
-        shuffle=True,
-        seed=settings.seed,
-        cache=settings.cache,
-        sample_weight=sample_weight,
-    )
-    val = make_dataset(split.val, settings.image_size, settings.batch_size, cache=settings.cache)
+    train, val, _ = datasets(settings, split, train_images=table, sample_weight=sample_weight)
     weights = table[sample_weight] if sample_weight else None
     model = build_model_a_for(settings, age_init=float(np.average(table["age"], weights=weights)))
     history = train_model(

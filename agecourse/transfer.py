@@ -501,10 +501,13 @@ def learning_rates_for(settings) -> tuple[float, float]:
     return float(first), float(second)
 
 
-def train_cached_for(settings, model: keras.Model, split, verbose: int | str = 2) -> tuple[dict, dict, dict]:
+def train_cached_for(
+    settings, model: keras.Model, split, verbose: int | str = 2, time_budget_s: float | None = None
+) -> tuple[dict, dict, dict]:
     """Both phases of Model B on cached views, with the recipe in ``settings`` (the ``cpu`` profile):
     :func:`train_two_phase_cached` with ``transfer_cached_views`` views, cut at ``transfer_cut``,
-    ``transfer_lr_schedule`` in phase 2. Returns ``(history_frozen, history_finetune, info)``."""
+    ``transfer_lr_schedule`` in phase 2, at most ``time_budget_s`` seconds in all. Returns
+    ``(history_frozen, history_finetune, info)``."""
     if settings.transfer_cached_views < 1:
         raise ValueError(
             f"the '{settings.profile}' profile trains Model B on images (transfer_cached_views = 0); "
@@ -525,6 +528,7 @@ def train_cached_for(settings, model: keras.Model, split, verbose: int | str = 2
         lr_schedule=settings.transfer_lr_schedule,
         patience=settings.patience,
         seed=settings.seed,
+        time_budget_s=time_budget_s,
         verbose=verbose,
     )
 

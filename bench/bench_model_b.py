@@ -126,38 +126,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    settings = get_settings("cpu", data_dir=args.data)
+    # The cpu profile's Model B recipe with this run's choices: the lesson and the benchmark share the code.
+    settings = get_settings(
+        "cpu",
+        data_dir=args.data,
+        transfer_backbone="MobileNetV2",
+        transfer_image_size=args.size,
+        transfer_alpha=args.alpha,
+        transfer_cut=args.cut,
+        transfer_epochs_frozen=args.epochs_frozen,
+        transfer_epochs_finetune=args.epochs_finetune,
+        transfer_learning_rate=args.lr,
+        transfer_finetune_learning_rate=args.finetune_lr,
+        transfer_cached_views=args.views,
+        transfer_lr_schedule=args.schedule,
+        transfer_dropout=args.dropout,
+        batch_size=args.batch_size,
+        patience=args.patience,
+    )
     split = pipeline.get_split(settings)
     set_seed(settings.seed)
-    model = tr.build_model_b(
-        "MobileNetV2",
-        args.size,
-        args.alpha,
-        weights=weights,
-        age_init=float(split.train["age"].mean()),
-        dropout=args.dropout,
-    )
+    model = tr.build_model_b_for(settings, split, weights=weights)
     budget = args.minutes * 60
     train_budget = budget - (time.monotonic() - start) - RESERVE_S
     print(f"Training Model B (MobileNetV2 alpha {args.alpha}, {args.size} px) for at most {train_budget:.0f} s")
     train_start = time.monotonic()
-    frozen, finetune, info = tr.train_two_phase_cached(
-        model,
-        split,
-        args.size,
-        args.cut,
-        args.epochs_frozen,
-        args.epochs_finetune,
-        learning_rate=args.lr,
-        finetune_learning_rate=args.finetune_lr,
-        batch_size=args.batch_size,
-        views=args.views,
-        lr_schedule=args.schedule,
-        seed=settings.seed,
-        patience=args.patience,
-        time_budget_s=train_budget,
-        verbose=2,
-    )
+    frozen, finetune, info = tr.train_cached_for(settings, model, split, time_budget_s=train_budget)
     train_wall = time.monotonic() - train_start
     cpu_after_training = cpu_seconds() - cpu_start
 

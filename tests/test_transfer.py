@@ -377,21 +377,30 @@ def test_backbone_table_counts_without_weights():
 
 
 def test_train_model_b_follows_the_profile_recipe_cached_or_not(tmp_path, image_writer, monkeypatch):
+    """Which trainer runs, with which settings: the trainers themselves are tested above, so fakes
+    record the calls here instead of training MobileNetV2 twice more."""
     from agecourse.config import get_settings
 
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "art"))
     split = small_split(tmp_path, image_writer)
+    calls = []
+    monkeypatch.setattr(tr, "train_two_phase_cached", lambda *a, **k: calls.append(("cached", a, k)) or ({}, {}, {}))
+    monkeypatch.setattr(tr, "train_two_phase", lambda *a, **k: calls.append(("images", a, k)) or ({}, {}))
     common = dict(transfer_image_size=32, transfer_epochs_frozen=1, transfer_epochs_finetune=2, batch_size=8)
     cached = get_settings(
         "ci", **common, transfer_cached_views=4, transfer_lr_schedule="cosine", transfer_finetune_learning_rate=5e-4
     )
-    model, frozen, finetune = tr.train_model_b(cached, split, verbose=0, weights=None)
+    model, _, _ = tr.train_model_b(cached, split, verbose=0, weights=None)
     assert "augment" not in [layer.name for layer in model.layers], "random layers below the cut break the cache"
-    assert len(frozen["loss"]) == 1 and len(finetune["loss"]) == 2
-    assert finetune["learning_rate"] == pytest.approx([training.cosine_schedule(5e-4, 2)(e) for e in range(2)])
+    kind, args, kwargs = calls[-1]
+    assert kind == "cached" and args[2:] == (32, "block_12_add", 1, 2)
+    assert kwargs["views"] == 4 and kwargs["lr_schedule"] == "cosine" and kwargs["finetune_learning_rate"] == 5e-4
+    tr.train_model_b(cached, split, verbose=0, weights=None, finetune_learning_rate=1e-4)
+    assert calls[-1][2]["finetune_learning_rate"] == 1e-4
     plain = get_settings("ci", **common)
-    model, frozen, finetune = tr.train_model_b(plain, split, verbose=0, weights=None)
-    assert "augment" in [layer.name for layer in model.layers] and len(finetune["loss"]) == 2
+    model, _, _ = tr.train_model_b(plain, split, verbose=0, weights=None)
+    assert "augment" in [layer.name for layer in model.layers] and calls[-1][0] == "images"
+    assert calls[-1][1][3:5] == (1, 2) and calls[-1][2]["learning_rate"] == plain.learning_rate
     with pytest.raises(ValueError, match="trains Model B on images"):
         tr.train_cached_for(plain, model, split)
 
