@@ -1,0 +1,301 @@
+"""Train the course's shipped models (issue 13): Model A and Model B on real UTKFace faces.
+
+The package ships two trained models (``agecourse/course_models/``) so that every lesson, the CLI
+and the demo page can use a model that has seen real faces without training one first. This script
+is how they are made, seeded and repeatable:
+
+1. load the real UTKFace sample (``--data``, default ``../shared/data/utkface-part1``) and build the
+   course's seeded, stratified train / validation / test split (``agecourse.data.split_dataset``,
+   seed ``--seed``); the split is written with file names only to
+   ``bench/results/course_models_split.csv``;
+2. train with the ``cpu`` profile's current recipes -- Model A as lesson 08 trains it
+   (``pipeline.train_model_a``), Model B (MobileNetV2, ImageNet weights from ``--weights-dir``) on
+   cached views as lesson 10 does in that profile (``transfer.build_model_b_for`` /
+   ``train_cached_for``). No time budget. Model selection uses the validation split only: each
+   training phase ends by restoring the weights of its best validation-loss epoch;
+3. save the model **without optimizer state** into ``agecourse/course_models/model_<x>.keras``,
+   reload that file and score the test split with it once (``bench/results/course_model_<x>_predictions.csv``,
+   file names only), and write the training record ``bench/results/course_model_<x>.json``;
+4. write the registry ``agecourse/course_models/registry.json`` and one model card per model
+   (``agecourse/course_models/model_<x>.md``) from those records (``--cards-only`` redoes just this
+   step from the saved records, without training).
+
+Run: ``nice -n 10 python bench/train_course_models.py --model b`` (then ``--model a``), with
+``AGECOURSE_WEIGHTS`` or ``--weights-dir`` pointing at the MobileNetV2 ImageNet weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    LOAD_AT_START,
+    RESULTS,
+    ROOT,
+    SHARED_DATA,
+    SHARED_WEIGHTS,
+    cpu_seconds,
+    load_average,
+    machine,
+    versions,
+)  # noqa: E402
+
+PACKAGE_MODELS = ROOT / "agecourse" / "course_models"
+SPLIT_CSV = RESULTS / "course_models_split.csv"
+MODELS = {
+    "a": {"name": "model-a", "title": "Model A (the course's own CNN, lessons 06-08)"},
+    "b": {"name": "model-b", "title": "Model B (MobileNetV2 transfer learning, lesson 10)"},
+}
+
+
+def record_path(key: str, results: Path = RESULTS) -> Path:
+    """``bench/results/course_model_<key>.json``: the training record of one shipped model."""
+    return results / f"course_model_{key}.json"
+
+
+def predictions_path(key: str, results: Path = RESULTS) -> Path:
+    """``bench/results/course_model_<key>_predictions.csv``: its test-split predictions."""
+    return results / f"course_model_{key}_predictions.csv"
+
+
+def build_split(data: Path, seed: int):
+    """The seeded split of the real sample (all accepted, decodable images), and the load result."""
+    from agecourse.data import load_utkface, split_dataset
+
+    loaded = load_utkface(data, seed=seed)
+    split = split_dataset(loaded.images, seed=seed)
+    return split, loaded
+
+
+def save_split_names(split, path: Path) -> Path:
+    """Write the split with file names only (never local paths or images)."""
+    import pandas as pd
+
+    table = pd.concat(
+        [split.train.assign(part="train"), split.val.assign(part="val"), split.test.assign(part="test")],
+        ignore_index=True,
+    )[["path", "age", "gender", "race", "part"]]
+    table["path"] = table["path"].map(lambda p: Path(p).name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path
+
+
+def save_without_optimizer(model, path: Path) -> Path:
+    """Save ``model`` to ``path`` with architecture and weights only: saved once, reloaded without
+    compiling (so without an optimizer) and saved again."""
+    import keras
+
+    import agecourse.transfer  # noqa: F401  (registers Model B's preprocessing layer)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "full.keras"
+        model.save(full)
+        bare = keras.models.load_model(full, compile=False)
+        bare.save(path)
+    return path
+
+
+def train(key: str, args: argparse.Namespace) -> int:
+    """Train one model, save it into the package, score the test split once, write its record."""
+    start, cpu_start = time.monotonic(), cpu_seconds()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from agecourse import evaluate as ev
+    from agecourse.config import get_settings
+    from agecourse.data import make_dataset
+    from agecourse.training import set_seed
+
+    smoke = (
+        dict(epochs=1, transfer_epochs_frozen=1, transfer_epochs_finetune=1, transfer_cached_views=2)
+        if args.smoke
+        else {}
+    )
+    settings = get_settings("cpu", data_dir=args.data, seed=args.seed, **smoke)
+    split, loaded = build_split(args.data, args.seed)
+    save_split_names(split, args.results / SPLIT_CSV.name)
+    print(f"Data: {len(loaded.images)} accepted, {len(loaded.rejects)} rejected; split {split.sizes()}", flush=True)
+    train_start = time.monotonic()
+    if key == "a":
+        from agecourse import pipeline
+
+        model, history = pipeline.train_model_a(settings, split, verbose=2)
+        histories = {"train": history}
+        size = settings.image_size
+        recipe = {
+            "image_size": size,
+            "filters": list(settings.model_filters),
+            "dense_units": settings.dense_units,
+            "head_dropout": settings.head_dropout,
+            "l2": settings.l2,
+            "augment": settings.augment,
+            "age_loss": settings.age_loss,
+            "learning_rate": settings.learning_rate,
+            "lr_schedule": settings.lr_schedule,
+            "epochs_max": settings.epochs,
+            "patience": settings.patience,
+            "batch_size": settings.batch_size,
+        }
+        info = {}
+    else:
+        from agecourse import transfer as tr
+
+        weights = tr.find_weights(
+            settings.transfer_backbone,
+            settings.transfer_alpha,
+            settings.transfer_image_size,
+            weights_dir=args.weights_dir,
+        )
+        if weights is None:
+            print(f"ERROR: no MobileNetV2 alpha {settings.transfer_alpha} ImageNet weights in {args.weights_dir}")
+            return 2
+        set_seed(settings.seed)
+        model = tr.build_model_b_for(settings, split, weights=weights)
+        frozen, finetune, info = tr.train_cached_for(settings, model, split, verbose=2)
+        histories = {"frozen": frozen, "finetune": finetune}
+        size = settings.transfer_image_size
+        first, second = tr.learning_rates_for(settings)
+        recipe = {
+            "backbone": settings.transfer_backbone,
+            "alpha": settings.transfer_alpha,
+            "image_size": size,
+            "imagenet_weights": Path(weights).name,
+            "cut": settings.transfer_cut,
+            "cached_views": settings.transfer_cached_views,
+            "epochs_frozen_max": settings.transfer_epochs_frozen,
+            "epochs_finetune_max": settings.transfer_epochs_finetune,
+            "learning_rate_frozen": first,
+            "learning_rate_finetune": second,
+            "lr_schedule_finetune": settings.transfer_lr_schedule,
+            "head_dropout": settings.transfer_dropout,
+            "patience": settings.patience,
+            "batch_size": settings.batch_size,
+        }
+    train_wall = time.monotonic() - train_start
+    out = args.out / f"model_{key}.keras"
+    save_without_optimizer(model, out)
+    del model
+    keras.backend.clear_session()
+
+    # The test split, scored once, with the shipped file itself.
+    import agecourse.transfer  # noqa: F401
+
+    shipped = keras.models.load_model(out, compile=False)
+    test = make_dataset(split.test, size, settings.batch_size)
+    table = ev.predict_table(shipped, test, split.test)
+    predictions = table[["path", "age", "gender", "race"]].copy()
+    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
+    predictions["pred_age"] = table["age_pred"]
+    predictions["pred_gender_prob"] = table["gender_prob"]
+    args.results.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(predictions_path(key, args.results), index=False)
+    metrics = ev.evaluate_table(table)
+
+    def best_epoch(history: dict) -> dict | None:
+        losses = history.get("val_loss", [])
+        if not losses:
+            return None
+        best = min(range(len(losses)), key=losses.__getitem__)
+        return {
+            "epoch": best + 1,
+            "epochs_run": len(losses),
+            "val_loss": losses[best],
+            "val_age_mae": history.get("val_age_mae", [None] * len(losses))[best],
+            "val_gender_accuracy": history.get("val_gender_accuracy", [None] * len(losses))[best],
+        }
+
+    record = {
+        "model": MODELS[key]["name"],
+        "file": out.name,
+        "input_size": size,
+        "parameters": int(shipped.count_params()),
+        "data": {
+            "name": "UTKFace (aligned & cropped), shared part-1 sample",
+            "folder_name": args.data.name,
+            "accepted": len(loaded.images),
+            "rejected": len(loaded.rejects),
+            "split": split.sizes(),
+            "split_seed": args.seed,
+            "split_csv": SPLIT_CSV.name,
+            "stratified_by": "age band x gender",
+        },
+        "profile": "cpu",
+        "recipe": recipe,
+        "selection": "validation split only: each training phase restores its best validation-loss epoch "
+        "(keras EarlyStopping, restore_best_weights); the test split is scored once, after saving",
+        "best_epochs": {phase: best_epoch(h) for phase, h in histories.items()},
+        "history": histories,
+        "training_info": info,
+        "test_metrics_at_training": {
+            "age_mae": metrics["age"]["mae"],
+            "gender_accuracy": metrics["gender"]["accuracy"],
+            "count": metrics["count"],
+        },
+        "train_wall_s": round(train_wall, 1),
+        "wall_s": round(time.monotonic() - start, 1),
+        "cpu_s": round(cpu_seconds() - cpu_start, 1),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "versions": versions(),
+        "load_average": {"start": LOAD_AT_START, "end": load_average(), "cores": os.cpu_count()},
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+    }
+    record_path(key, args.results).write_text(json.dumps(record, indent=2, default=str))
+    print(
+        f"{MODELS[key]['name']}: test MAE {metrics['age']['mae']:.2f}, gender accuracy "
+        f"{metrics['gender']['accuracy']:.1%} on {metrics['count']} faces; saved {out} "
+        f"({out.stat().st_size / 1e6:.1f} MB); {record['wall_s']:.0f} s wall, load {LOAD_AT_START} -> {load_average()}",
+        flush=True,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("a", "b", "all"), default="all", help="which model to train")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=Path(os.environ.get("AGECOURSE_WEIGHTS", SHARED_WEIGHTS)),
+        help="folder of Keras ImageNet weights (Model B)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="split and training seed")
+    parser.add_argument("--out", type=Path, default=PACKAGE_MODELS, help="where the .keras files go")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the records and predictions go")
+    parser.add_argument("--smoke", action="store_true", help="1-epoch trial of the script itself (not shipped)")
+    parser.add_argument("--cards-only", action="store_true", help="only rewrite the registry and model cards")
+    args = parser.parse_args(argv)
+    if not args.cards_only:
+        if not args.data.is_dir():
+            print(f"ERROR: the real UTKFace sample is not at {args.data}")
+            return 2
+        for key in ("b", "a") if args.model == "all" else (args.model,):
+            status = train(key, args)
+            if status:
+                return status
+    return write_registry_and_cards(args.out, args.results)
+
+
+def write_registry_and_cards(folder: Path, results: Path = RESULTS) -> int:
+    """Write ``registry.json`` and the model cards from the training records and predictions."""
+    from course_cards import write_all
+
+    records = {key: record_path(key, results) for key in MODELS if record_path(key, results).is_file()}
+    written = write_all(folder, records, {key: predictions_path(key, results) for key in records})
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
