@@ -10,8 +10,9 @@ Commands::
     agecourse data synth DEST [--n N]            write synthetic faces (not real people) to a folder
     agecourse run [--data PATH] [--profile P]    the main job: load, train Model A, evaluate, write files
     agecourse train [--data PATH] [--out DIR]    the same job (trains and saves Model A with its metrics)
-    agecourse evaluate MODEL --data PATH [--json]  metrics of a saved model on UTKFace-named images
-    agecourse predict MODEL IMAGE... [--json]    age and gender of the faces in photos
+    agecourse evaluate MODEL --data PATH [--json] [--split CSV --rows test]
+                                                 metrics of a model (file or shipped name) on UTKFace-named images
+    agecourse predict [MODEL] IMAGE... [--json]  age and gender of the faces in photos (default: shipped model-b)
     agecourse grade SUBMISSIONS --out DIR        grade a folder of exercise notebooks
 
 User mistakes (a missing folder, a bad archive, a failed download, a model that cannot be loaded)
@@ -77,7 +78,49 @@ def _settings(args: argparse.Namespace):
     data = getattr(args, "data", None)
     if data is not None and not Path(data).expanduser().exists():
         raise UserError(f"{data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
-    return get_settings(getattr(args, "profile", None), data_dir=data, **overrides)
+    return get_settings(getattr(args, "profile", None), data_dir=data, fetch=True, **overrides)
+
+
+DEFAULT_MODEL = "model-b"
+
+
+def load_any_model(spec: str | os.PathLike):
+    """A model from a shipped name (``model-a``, ``model-b``: loaded with its SHA-256 checked by
+    :func:`agecourse.course_models.load`) or from a ``.keras`` file."""
+    from agecourse import course_models
+
+    if course_models.is_name(str(spec)):
+        return course_models.load(str(spec))
+    from agecourse.deploy import load_model
+
+    return load_model(spec)
+
+
+def _looks_like_model(text: str) -> bool:
+    from agecourse import course_models
+
+    return course_models.is_name(text) or text.lower().endswith(".keras")
+
+
+def split_rows(split_csv: str | os.PathLike, rows: str):
+    """File names of the ``rows`` part (``train``, ``val``, ``test`` or ``all``) of a saved split
+    (:meth:`agecourse.data.Split.save` or ``bench/train_course_models.py``'s file-names-only CSV)."""
+    import pandas as pd
+
+    path = Path(split_csv).expanduser()
+    if not path.is_file():
+        raise UserError(f"{path}: no such split file")
+    try:
+        table = pd.read_csv(path, dtype={"path": str})
+    except (ValueError, pd.errors.ParserError) as err:
+        raise UserError(f"{path}: not a readable split CSV ({err})") from err
+    if not {"path", "part"} <= set(table.columns):
+        raise UserError(f"{path}: not a saved split (needs 'path' and 'part' columns)")
+    if rows != "all":
+        table = table[table["part"] == rows]
+    if table.empty:
+        raise UserError(f"{path}: has no {rows!r} rows")
+    return set(table["path"].map(lambda p: Path(p).name))
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -154,23 +197,50 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     print(f"Profile '{settings.profile}', data: {settings.data_label}")
+    if settings.data_note:
+        print(f"  {settings.data_note}")
     run_main(settings, out_dir=args.out, verbose=2 if not args.quiet else 0)
     return 0
 
 
-def evaluate_folder(model_path: str | os.PathLike, data: str | os.PathLike, batch_size: int = 64) -> dict:
-    """Metrics of a saved model on every usable UTKFace-named image of a folder or archive.
+def evaluate_folder(
+    model_path: str | os.PathLike,
+    data: str | os.PathLike,
+    batch_size: int = 64,
+    split: str | os.PathLike | None = None,
+    rows: str = "test",
+) -> dict:
+    """Metrics of a model (a ``.keras`` file or a shipped name such as ``model-b``) on every usable
+    UTKFace-named image of a folder or archive, or, with ``split``, only on the images of that
+    saved split's ``rows`` part (matched by file name; every one must be in ``data``).
 
     The numbers are :func:`agecourse.evaluate.evaluate_table` of
     :func:`agecourse.evaluate.predict_table`, exactly what lesson 09 shows. Files that cannot be
     used (malformed names, undecodable images) are counted and listed under ``data.rejects``.
     """
-    from agecourse import evaluate as ev
-    from agecourse.data import load_utkface, make_dataset
-    from agecourse.deploy import input_size, load_model
+    import pandas as pd
 
-    model = load_model(model_path)
-    loaded = load_utkface(data)
+    from agecourse import evaluate as ev
+    from agecourse.data import check_images, load_utkface, make_dataset
+    from agecourse.deploy import input_size
+
+    model = load_any_model(model_path)
+    if split is None:
+        loaded = load_utkface(data)
+    else:
+        wanted = split_rows(split, rows)
+        loaded = load_utkface(data, check=False)
+        names = loaded.images["path"].map(lambda p: Path(p).name)
+        missing = wanted - set(names)
+        if missing:
+            example = sorted(missing)[0]
+            raise UserError(
+                f"{data}: {len(missing)} of the {len(wanted)} {rows!r} files of {split} are not there (e.g. {example})"
+            )
+        good, bad, converted = check_images(loaded.images[names.isin(wanted)].reset_index(drop=True))
+        loaded.images, loaded.converted = good, converted
+        loaded.rejects = pd.concat([loaded.rejects, bad], ignore_index=True) if len(bad) else loaded.rejects
+        loaded.source = f"{loaded.source}, the {len(wanted)} {rows!r} rows of {split}"
     if len(loaded.images) == 0:
         raise UserError(f"{data}: no usable UTKFace-named images ({len(loaded.rejects)} files rejected)")
     height, width = input_size(model)
@@ -199,7 +269,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if not Path(args.data).expanduser().exists():
         raise UserError(f"{args.data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
-    metrics = evaluate_folder(args.model, args.data, batch_size=args.batch_size)
+    if args.rows != "test" and not args.split:
+        raise UserError("--rows needs --split (a saved split CSV)")
+    metrics = evaluate_folder(args.model, args.data, batch_size=args.batch_size, split=args.split, rows=args.rows)
     if args.out:
         save_metrics(json_ready(metrics), Path(args.out) / "metrics.json")
     if args.json:
@@ -232,12 +304,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     missing file) and the others go on. Exit status 0 when at least one image was predicted,
     1 when none was, 2 for a model that cannot be loaded.
     """
-    from agecourse.deploy import load_model, predict_many, save_outputs
+    from agecourse.deploy import predict_many, save_outputs
 
     if args.gradcam and not args.out:
         raise UserError("--gradcam writes heat maps as pictures: add --out DIR")
-    model = load_model(args.model)
-    results = predict_many(model, args.images, detect=not args.no_detect, gradcam=args.gradcam)
+    items = [str(item) for item in args.items]
+    if args.model is not None:
+        model_spec, images = args.model, items
+    elif _looks_like_model(items[0]):
+        model_spec, images = items[0], items[1:]
+    else:
+        model_spec, images = DEFAULT_MODEL, items
+    if not images:
+        raise UserError(f"no images to predict (the only argument, {items[0]}, names a model)")
+    if model_spec == DEFAULT_MODEL and args.model is None and not args.json:
+        print(f"Using the shipped {DEFAULT_MODEL} (trained on real UTKFace faces; pass a model to use another)")
+    model = load_any_model(model_spec)
+    results = predict_many(model, images, detect=not args.no_detect, gradcam=args.gradcam)
     written: dict[str, list[str]] = {}
     if args.out:
         for index, result in enumerate(results):
@@ -323,16 +406,26 @@ def build_parser() -> argparse.ArgumentParser:
         run.set_defaults(func=cmd_run)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a folder of UTKFace-named images")
-    evaluate.add_argument("model", help="a .keras file saved by the course (Model A or B)")
+    evaluate.add_argument("model", help="a .keras file saved by the course, or a shipped model: model-a, model-b")
     evaluate.add_argument("--data", required=True, help="folder, .zip or .tar.gz of UTKFace-named images")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--out", default=None, help="also write metrics.json into this folder")
     evaluate.add_argument("--batch-size", type=_positive_int, default=64)
+    evaluate.add_argument("--split", default=None, help="a saved split CSV: evaluate only its --rows (matched by name)")
+    evaluate.add_argument(
+        "--rows", choices=("train", "val", "test", "all"), default="test", help="which rows of --split (default test)"
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="age and gender of the faces in photos")
-    predict.add_argument("model", help="a .keras file saved by the course (Model A or B)")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files (JPEG, PNG, ...)")
+    predict.add_argument(
+        "items",
+        nargs="+",
+        metavar="[MODEL] IMAGE",
+        help="optionally a model first (a .keras file or a shipped name: model-a, model-b; default model-b), "
+        "then photo files (JPEG, PNG, ...)",
+    )
+    predict.add_argument("--model", default=None, help="the model, instead of giving it first")
     predict.add_argument("--json", action="store_true", help="print one JSON record per image")
     predict.add_argument(
         "--no-detect", action="store_true", help="treat each image as one already-cropped face (like a UTKFace chip)"

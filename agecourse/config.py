@@ -10,12 +10,20 @@ Three profiles cover the places the course runs:
 
 The profile is chosen by ``AGECOURSE_PROFILE``; without it, a visible GPU means ``gpu``, a
 ``CI`` environment variable means ``ci``, and anything else means ``cpu``.
+
+Which faces a run uses (:func:`choose_data`): ``AGECOURSE_DATA`` when set (a folder or archive,
+or ``synthetic``); else a UTKFace copy that ``agecourse data fetch`` left in the cache; else, in
+Colab and in the ``gpu`` profile, UTKFace is downloaded into the cache on first use (lessons and the
+CLI ask for that with ``get_settings(fetch=True)``); else synthetic faces. The ``ci`` profile is
+always synthetic and offline. Whenever synthetic faces stand in outside ``ci``, ``Settings.data_note``
+says why and how to get real faces, and the lesson setup and the CLI print it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +55,11 @@ class Settings:
     ``N`` views of every training image and trains both phases above it
     (:func:`agecourse.transfer.train_two_phase_cached`), which is what makes a 160 px, alpha 0.5
     MobileNetV2 fit a CPU budget.
+
+    ``max_images`` keeps a seeded sample stratified by age band x gender when a dataset is larger
+    (the ``cpu`` profile's 8,000 keep the full 23,708-face UTKFace within Binder's ~2 GB and a
+    lesson's CPU budget); ``data_note`` is one line on where the faces come from when that needs
+    saying (synthetic faces outside ``ci``, a cached or downloaded copy, a failed download).
     """
 
     profile: str
@@ -82,6 +95,7 @@ class Settings:
     lr_schedule: str = "plateau"
     cache: str | None = None
     extra: dict = field(default_factory=dict)
+    data_note: str = ""
 
     @property
     def uses_synthetic(self) -> bool:
@@ -130,7 +144,10 @@ _BASE: dict[str, dict] = {
         batch_size=64,
         epochs=24,
         synthetic_count=3000,
-        max_images=None,
+        # The full UTKFace (23,708 faces) is three times the 7,850 the cpu recipes were timed on:
+        # a stratified 8,000 keeps the in-memory image cache (~0.3 GB at 64 px) and Model B's
+        # cached views (~0.5 GB) within Binder's ~2 GB and each lesson's CPU time as measured.
+        max_images=8000,
         learning_rate=2e-3,
         mixed_precision=False,
         # Model B as bench/bench_model_b.py trains it (5.19 MAE / 86.7 % on the real part-1 sample in
@@ -194,26 +211,98 @@ def detect_profile() -> str:
 
 
 def data_dir_from_env() -> Path | None:
-    """The real-data location from ``AGECOURSE_DATA``, or ``None`` (then synthetic faces are used)."""
+    """The real-data location from ``AGECOURSE_DATA``, or ``None`` (unset, or ``synthetic``)."""
     value = os.environ.get("AGECOURSE_DATA", "").strip()
-    return Path(value).expanduser() if value else None
+    if not value or value.lower() == SYNTHETIC:
+        return None
+    return Path(value).expanduser()
 
 
-def get_settings(profile: str | None = None, data_dir: str | Path | None = None, **overrides) -> Settings:
+SYNTHETIC = "synthetic"  # AGECOURSE_DATA=synthetic: never look for or download real faces
+HOW_TO_GET_REAL_FACES = (
+    "for real UTKFace faces run `agecourse data fetch` once (about 107 MB into the cache), "
+    "or set AGECOURSE_DATA to a folder or archive of UTKFace images"
+)
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def auto_fetch_enabled(profile: str) -> bool:
+    """Whether UTKFace is downloaded on first use without being asked: in Colab and in the ``gpu``
+    profile, unless ``AGECOURSE_AUTO_FETCH=0``; never in ``ci``."""
+    if profile == "ci":
+        return False
+    value = os.environ.get("AGECOURSE_AUTO_FETCH", "").strip().lower()
+    if value in ("0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    if value:
+        raise ValueError(f"AGECOURSE_AUTO_FETCH={value!r}: use 1 (download UTKFace when needed) or 0 (never)")
+    return profile == "gpu" or in_colab()
+
+
+def choose_data(profile: str, fetch: bool = False) -> tuple[Path | None, str]:
+    """Where a run's faces come from, and one line saying so: ``(folder or None, note)``.
+
+    In order: ``AGECOURSE_DATA`` (a path; ``synthetic`` means synthetic faces); the ``ci``
+    profile's synthetic faces; a UTKFace copy already in the cache
+    (:func:`agecourse.download.cached_utkface`); a download into the cache when ``fetch`` is true
+    and :func:`auto_fetch_enabled` (Colab, ``gpu`` profile); else synthetic faces. A failed
+    download never raises: the result is synthetic faces and a note that says why and how to fix it.
+    """
+    if os.environ.get("AGECOURSE_DATA", "").strip():
+        path = data_dir_from_env()
+        return path, "" if path else "synthetic faces, as AGECOURSE_DATA=synthetic asks"
+    if profile == "ci":
+        return None, ""
+    from agecourse.download import DownloadError, cached_utkface
+    from agecourse.download import fetch as fetch_utkface
+
+    cached = cached_utkface()
+    if cached is not None:
+        return cached, f"UTKFace from the cache at {cached}"
+    if not auto_fetch_enabled(profile):
+        return None, f"using synthetic faces (not real people); {HOW_TO_GET_REAL_FACES}"
+    if not fetch:
+        return None, "synthetic faces for now: UTKFace is downloaded when a lesson or the CLI starts"
+    print("Downloading UTKFace into the cache (about 107 MB, once per runtime)...", flush=True)
+    try:
+        folder = fetch_utkface(progress=True)
+    except (DownloadError, OSError) as err:
+        return None, (
+            f"WARNING: UTKFace could not be downloaded, so this run uses SYNTHETIC faces (not real people). "
+            f"Why: {err} Fix: check the network (Colab: Runtime > Restart and run all), or download "
+            "UTKFace yourself and set AGECOURSE_DATA to the folder or archive"
+        )
+    return folder, f"UTKFace downloaded into the cache at {folder}"
+
+
+def get_settings(
+    profile: str | None = None, data_dir: str | Path | None = None, fetch: bool = False, **overrides
+) -> Settings:
     """Build the :class:`Settings` for a profile.
 
     Args:
         profile: ``"ci"``, ``"cpu"`` or ``"gpu"``; ``None`` detects it (see :func:`detect_profile`).
-        data_dir: a folder or archive of UTKFace images; ``None`` reads ``AGECOURSE_DATA``.
-            The ``ci`` profile ignores the environment variable and always uses synthetic faces,
-            so tests never depend on a local copy of the dataset.
+        data_dir: a folder or archive of UTKFace images; ``None`` chooses with :func:`choose_data`
+            (``AGECOURSE_DATA``, the cache, a download, or synthetic faces). The ``ci`` profile
+            ignores the environment and the cache and always uses synthetic faces, so tests never
+            depend on a local copy of the dataset.
+        fetch: allow :func:`choose_data` to download UTKFace (Colab, ``gpu`` profile). Lesson setup
+            cells and the CLI pass ``True``; plain calls never touch the network.
         **overrides: any :class:`Settings` field, e.g. ``epochs=2``.
     """
     profile = (profile or detect_profile()).lower()
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    note = ""
     if data_dir is None and profile != "ci":
-        data_dir = data_dir_from_env()
+        data_dir, note = choose_data(profile, fetch=fetch)
     values = dict(_BASE[profile])
     values.update(overrides)
+    values.setdefault("data_note", note)
     return Settings(profile=profile, data_dir=Path(data_dir) if data_dir else None, **values)

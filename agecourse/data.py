@@ -263,7 +263,9 @@ def load_utkface(
     result = scan_folder(folder)
     result.source = str(source)
     if max_images is not None and len(result.images) > max_images:
+        total = len(result.images)
         result.images = stratified_sample(result.images, max_images, seed)
+        result.source = f"{source}; a stratified sample of {max_images:,} of its {total:,} images (max_images)"
     if check and len(result.images):
         good, bad, converted = check_images(result.images)
         result.images = good

@@ -44,9 +44,13 @@ def default_cache_dir() -> Path:
 class Source:
     """One place to download UTKFace from.
 
-    ``sha256`` is the expected hash of the archive (``None`` when unknown: then the download is
-    checked by its length, by extracting it, and by ``image_count``). ``image_count`` is the least
-    number of UTKFace-named images the extracted archive must hold (``None``: not checked).
+    ``sha256`` is the expected hash of the archive and ``size`` its exact length in bytes: a
+    *pinned* source (both known) refuses any other file, naming both hashes. ``sha256=None`` means
+    the file is not pinned; such a source is only a fallback, checked as strictly as its fields
+    allow: ``size_range`` (least and most bytes), ``image_count`` (the least number of
+    UTKFace-named images the extracted archive must hold) and ``image_count_max`` (the most), and
+    ``min_name_share`` (the least share of the image files whose names follow UTKFace's
+    ``age_gender_race_datetime.jpg`` pattern). Using one says so.
     """
 
     name: str
@@ -54,53 +58,64 @@ class Source:
     sha256: str | None
     image_count: int | None
     archive_name: str
+    size: int | None = None
+    size_range: tuple[int, int] | None = None
+    image_count_max: int | None = None
+    min_name_share: float | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """True when the archive's SHA-256 is known, so only that exact file is accepted."""
+        return self.sha256 is not None
 
 
-# Mirrors of UTKFace, tried in order. What is known of each (none could be fetched from where this
-# was written, so none of the hashes could be computed):
+# The pinned file: py97/UTKFace-Cropped on Hugging Face at commit e80f21f..., UTKFace.tar.gz. A public
+# provenance record of that commit gives its length, SHA-256 and content: the 23,708 JPEGs of the
+# "aligned & cropped faces" release under UTKFace/ (e.g. UTKFace/82_0_2_20170111210110290.jpg.chip.jpg).
+UTKFACE_COMMIT = "e80f21fb21fa3631380c3cb634b79be3ac2f4cba"
+UTKFACE_SIZE = 106_634_631
+UTKFACE_SHA256 = "2c0655397b498e81b82d685ee74bee8c2e4364a5897caf3afec6ea48929024a7"
+UTKFACE_IMAGES = 23_708
+# What an unpinned fallback must look like to be accepted: an archive of 80-200 MB holding between
+# 23,000 and 24,500 images of which at least 99 % follow UTKFace's file-name pattern.
+FALLBACK_SIZE_RANGE = (80_000_000, 200_000_000)
+FALLBACK_IMAGES = (23_000, 24_500)
+FALLBACK_NAME_SHARE = 0.99
+
+# Mirrors of UTKFace, tried in order:
 #
-# * py97/UTKFace-Cropped on Hugging Face: a dataset repository holding one file, UTKFace.tar.gz
-#   (107 MB). Its card says it re-uploads the "aligned & cropped faces" UTKFace release because the
-#   original link is gone; the Hub's viewer lists entries like UTKFace/82_0_2_20170111210110290
-#   .jpg.chip.jpg, i.e. the official archive's layout. The URL pins commit e80f21f... so the file
-#   cannot change under us. Its SHA-256 is not published anywhere we could read, hence None. The
-#   official release has 23,708 images, which is what image_count checks; the mirror's own count
-#   could not be confirmed from here, so a mismatch shows up as a clear "holds N images" failure.
+# * py97/UTKFace-Cropped on Hugging Face, pinned (commit, size and SHA-256 above);
 # * the same file through hf-mirror.com, a public mirror of the Hugging Face Hub (same URL scheme),
-#   for networks where huggingface.co is blocked or slow.
-# * nlphuji/utk_faces on Hugging Face: utk_faces_images.zip (133 MB) next to a metadata CSV. We could
-#   not see inside the zip: if its files are not named age_gender_race_datetime.jpg, the image-count
-#   check fails and fetch() reports it instead of returning a folder the loader cannot label.
-#
-# When a hash is None, fetch() prints the SHA-256 it computed after a download passed every other
-# check, so that it can be pinned here.
+#   for networks where huggingface.co is blocked or slow: the same commit's file, so the same pins;
+# * nlphuji/utk_faces on Hugging Face: utk_faces_images.zip (about 133 MB) next to a metadata CSV.
+#   Its hash is not known, so it is a fallback only, with the strict checks above; fetch() warns
+#   when it is used and prints the SHA-256 it computed.
 SOURCES: tuple[Source, ...] = (
     Source(
         name="huggingface-py97",
-        url=(
-            "https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/"
-            "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"
-        ),
-        sha256=None,  # unknown: not published; see the comment above
-        image_count=23_708,
+        url=f"https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/{UTKFACE_COMMIT}/UTKFace.tar.gz",
+        sha256=UTKFACE_SHA256,
+        image_count=UTKFACE_IMAGES,
         archive_name="UTKFace.tar.gz",
+        size=UTKFACE_SIZE,
     ),
     Source(
         name="hf-mirror-py97",
-        url=(
-            "https://hf-mirror.com/datasets/py97/UTKFace-Cropped/resolve/"
-            "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"
-        ),
-        sha256=None,  # unknown; the same file as the source above
-        image_count=23_708,
+        url=f"https://hf-mirror.com/datasets/py97/UTKFace-Cropped/resolve/{UTKFACE_COMMIT}/UTKFace.tar.gz",
+        sha256=UTKFACE_SHA256,
+        image_count=UTKFACE_IMAGES,
         archive_name="UTKFace.tar.gz",
+        size=UTKFACE_SIZE,
     ),
     Source(
         name="huggingface-nlphuji",
         url="https://huggingface.co/datasets/nlphuji/utk_faces/resolve/main/utk_faces_images.zip",
-        sha256=None,  # unknown; layout not verified either, see the comment above
-        image_count=23_708,
+        sha256=None,  # unknown: a fallback with strict checks
+        image_count=FALLBACK_IMAGES[0],
         archive_name="utk_faces_images.zip",
+        size_range=FALLBACK_SIZE_RANGE,
+        image_count_max=FALLBACK_IMAGES[1],
+        min_name_share=FALLBACK_NAME_SHARE,
     ),
 )
 
@@ -140,11 +155,18 @@ class ChecksumMismatch(DownloadError):
         self.source = source
         self.expected = expected
         self.actual = actual
-        super().__init__(f"{source}: checksum mismatch: expected sha256 {expected}, got {actual}")
+        super().__init__(
+            f"{source}: checksum mismatch, file refused: expected sha256 {expected}, got {actual} "
+            "(a different file from the one pinned)"
+        )
 
 
 class SourceFailedWarning(UserWarning):
     """One mirror failed and the next one is being tried."""
+
+
+class UnpinnedSourceWarning(UserWarning):
+    """UTKFace came from a fallback whose file is not pinned by hash (it passed the strict checks)."""
 
 
 def sha256_of(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -180,8 +202,29 @@ def _short_reason(err: BaseException) -> str:
     return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
 
 
-def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout: float, chunk_size: int) -> str:
-    """Stream ``url`` into ``dest`` through a ``.part`` file; return the SHA-256 of what was written."""
+def _size_problem(size: int, exact: int | None, size_range: tuple[int, int] | None) -> str:
+    """Why ``size`` bytes is not what a source promises ("" when it is)."""
+    if exact is not None and size != exact:
+        return f"{size:,} bytes, but the pinned file has {exact:,}"
+    if size_range is not None and not size_range[0] <= size <= size_range[1]:
+        return f"{size:,} bytes, outside the {size_range[0]:,}-{size_range[1]:,} bytes expected"
+    return ""
+
+
+def _download(
+    url: str,
+    dest: Path,
+    sha256: str | None,
+    progress: bool,
+    timeout: float,
+    chunk_size: int,
+    size: int | None = None,
+    size_range: tuple[int, int] | None = None,
+) -> str:
+    """Stream ``url`` into ``dest`` through a ``.part`` file; return the SHA-256 of what was written.
+
+    ``size`` (exact) or ``size_range`` are checked against the announced ``Content-Length`` before
+    anything is downloaded, and against the bytes received afterwards."""
     import requests
     import urllib3
     from tqdm.auto import tqdm
@@ -199,6 +242,8 @@ def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout:
             if resp.status_code >= 400:
                 raise DownloadError(f"{url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
             expected = _content_length(resp.headers)
+            if expected is not None and (problem := _size_problem(expected, size, size_range)):
+                raise DownloadError(f"{url}: refused before downloading: the server announces {problem}")
             with (
                 open(part, "wb") as fh,
                 tqdm(
@@ -212,6 +257,8 @@ def _download(url: str, dest: Path, sha256: str | None, progress: bool, timeout:
                     bar.update(len(chunk))
         if expected is not None and received != expected:
             raise DownloadError(f"{url}: truncated transfer: got {received} of {expected} bytes")
+        if problem := _size_problem(received, size, size_range):
+            raise DownloadError(f"{url}: refused: received {problem}")
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256.strip().lower():
             raise ChecksumMismatch(url, sha256, actual)
@@ -280,6 +327,8 @@ def _is_verified(source: Source, archive: Path) -> bool:
         return False
     if info.get("size") != archive.stat().st_size:  # changed or replaced since it was checked
         return False
+    if source.size is not None and info.get("size") != source.size:
+        return False
     return source.sha256 is None or info.get("sha256") == source.sha256.strip().lower()
 
 
@@ -315,7 +364,16 @@ def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -
         _say(progress, f"Using {archive} (downloaded and verified earlier)")
     else:
         _say(progress, f"Downloading UTKFace from {source.name}: {source.url}")
-        digest = _download(source.url, archive, source.sha256, progress, timeout=30, chunk_size=1 << 20)
+        digest = _download(
+            source.url,
+            archive,
+            source.sha256,
+            progress,
+            timeout=30,
+            chunk_size=1 << 20,
+            size=source.size,
+            size_range=source.size_range,
+        )
     if not extract:
         result = archive
     else:
@@ -325,21 +383,19 @@ def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -
             archive.unlink(missing_ok=True)
             _record_path(archive).unlink(missing_ok=True)
             raise DownloadError(f"{source.name}: {err}") from err
-        if source.image_count is not None:
-            found = count_utkface_images(folder)
-            if found < source.image_count:
-                # Wrong or incomplete content: forget it so that a later run does not reuse it.
-                shutil.rmtree(folder, ignore_errors=True)
-                marker_path(folder).unlink(missing_ok=True)
-                archive.unlink(missing_ok=True)
-                _record_path(archive).unlink(missing_ok=True)
-                raise DownloadError(
-                    f"{source.name}: {source.archive_name} holds {found} UTKFace-named "
-                    f"images, expected at least {source.image_count}"
-                )
+        problem = _content_problem(source, folder)
+        if problem:
+            # Wrong or incomplete content: forget it so that a later run does not reuse it.
+            shutil.rmtree(folder, ignore_errors=True)
+            marker_path(folder).unlink(missing_ok=True)
+            archive.unlink(missing_ok=True)
+            _record_path(archive).unlink(missing_ok=True)
+            raise DownloadError(f"{source.name}: {source.archive_name} {problem}")
         result = folder
     if not reused:
         record = {"url": source.url, "size": archive.stat().st_size, "sha256": digest}
+        if extract:
+            record["extracted"] = str(result)
         _record_path(archive).write_text(json.dumps(record) + "\n", encoding="utf-8")
         if source.sha256 is None:
             _say(
@@ -347,18 +403,93 @@ def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -
                 f"{source.name}: sha256 {digest} (no pinned hash; the file passed the length, "
                 "extraction and image-count checks)",
             )
+    elif extract:
+        _update_record(archive, extracted=str(result))
+    if not source.pinned:
+        warnings.warn(
+            f"UTKFace came from {source.name} ({source.url}), a fallback whose file is not pinned by hash: "
+            "it passed the size, image-count and file-name checks, but it is not the pinned release",
+            UnpinnedSourceWarning,
+            stacklevel=3,
+        )
     return result
 
 
+def _update_record(archive: Path, **fields) -> None:
+    """Add ``fields`` to the verification record of ``archive`` (kept when unreadable)."""
+    record = _record_path(archive)
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(info, dict) and any(info.get(k) != v for k, v in fields.items()):
+        record.write_text(json.dumps({**info, **fields}) + "\n", encoding="utf-8")
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _content_problem(source: Source, folder: Path) -> str:
+    """Why the extracted ``folder`` is not what ``source`` promises ("" when it is): too few or too
+    many UTKFace-named images, or too many image files whose names do not follow the pattern."""
+    from agecourse.data import FilenameError, parse_filename
+
+    named = images = 0
+    for path in folder.rglob("*"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        is_image = path.name.lower().endswith(IMAGE_SUFFIXES)
+        images += is_image
+        try:
+            parse_filename(path.name)
+        except FilenameError:
+            continue
+        named += 1
+    if source.image_count is not None and named < source.image_count:
+        return f"holds {named} UTKFace-named images, expected at least {source.image_count}"
+    if source.image_count_max is not None and named > source.image_count_max:
+        return f"holds {named} UTKFace-named images, expected at most {source.image_count_max}"
+    if source.min_name_share is not None and images and named / images < source.min_name_share:
+        return (
+            f"holds {images} images of which only {named} ({named / images:.0%}) have UTKFace file names "
+            f"(age_gender_race_datetime.jpg), expected at least {source.min_name_share:.0%}"
+        )
+    return ""
+
+
+def cached_utkface(sources: Iterable[Source] | None = None, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The extracted UTKFace folder an earlier :func:`fetch` left in the cache, or ``None``.
+
+    Only a download that passed every check counts: its verification record must still match the
+    archive (same URL, size and pinned hash) and name an extraction folder whose ``.complete``
+    marker exists. Nothing is downloaded and no image is read, so this is cheap enough to call
+    whenever settings are made.
+    """
+    from agecourse.archive import marker_path
+
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    for source in SOURCES if sources is None else sources:
+        archive = _archive_path(source, cache)
+        if not _is_verified(source, archive):
+            continue
+        try:
+            folder = json.loads(_record_path(archive).read_text(encoding="utf-8")).get("extracted")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if folder and Path(folder).is_dir() and marker_path(folder).is_file():
+            return Path(folder)
+    return None
+
+
 def fetch(
-    sources: Iterable[Source] = SOURCES,
+    sources: Iterable[Source] | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     extract: bool = True,
 ) -> Path:
     """Get UTKFace into the cache and return the extracted folder (or the archive if ``extract=False``).
 
-    Each source is tried in order. An archive already downloaded and verified for a source is
+    Each source (default :data:`SOURCES`) is tried in order. An archive already downloaded and verified for a source is
     reused without a download; otherwise it is downloaded with :func:`download_file`'s checks. With
     ``extract=True`` the archive is extracted safely into ``<cache>/extracted/`` and, when the
     source sets ``image_count``, must hold at least that many UTKFace-named images. A failing source
@@ -370,7 +501,7 @@ def fetch(
 
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     failures = []
-    for source in sources:
+    for source in SOURCES if sources is None else sources:
         try:
             return _fetch_one(source, cache, progress, extract)
         except (DownloadError, requests.RequestException) as err:

@@ -66,6 +66,11 @@ def setup(
 ) -> Settings:
     """Prepare a lesson: choose the profile, seed everything, check for a GPU, print versions.
 
+    The data come from :func:`agecourse.config.choose_data`: in Colab and the ``gpu`` profile UTKFace
+    is downloaded into the cache on first use; elsewhere a cached copy is used when present; the
+    printed ``data`` lines say which, and how to get real faces when synthetic ones stand in (a
+    failed download never stops the lesson: it falls back to synthetic faces with a warning).
+
     In the ``gpu`` profile mixed precision is turned on. When Colab has no GPU runtime a warning
     says how to get one (Runtime > Change runtime type > GPU). Returns the :class:`Settings`.
     """
@@ -77,7 +82,7 @@ def setup(
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    settings = get_settings(profile, **overrides)
+    settings = get_settings(profile, fetch=True, **overrides)
     if seed is not None:
         settings = settings.replace(seed=seed)
     set_seed(settings.seed)
@@ -92,10 +97,14 @@ def setup(
         )
     if not in_colab():
         matplotlib.rcParams["figure.dpi"] = 90
+    if quiet and settings.data_note.startswith("WARNING"):
+        print(settings.data_note)  # a failed download is never a silent switch to synthetic faces
     if not quiet:
         title = LESSONS.get(lesson, str(lesson))
         print(f"Lesson {title} | profile '{settings.profile}' | seed {settings.seed} | precision {policy}")
         print("  " + ", ".join(f"{k} {v}" for k, v in versions().items()))
         print(f"  GPU: {', '.join(g.name for g in gpus) if gpus else 'none (CPU only)'}")
         print(f"  data: {settings.data_label}")
+        if settings.data_note:
+            print(f"  {settings.data_note}")
     return settings

@@ -291,7 +291,9 @@ def write_registry_and_cards(folder: Path, results: Path = RESULTS) -> int:
     from course_cards import write_all
 
     records = {key: record_path(key, results) for key in MODELS if record_path(key, results).is_file()}
-    written = write_all(folder, records, {key: predictions_path(key, results) for key in records})
+    written = write_all(
+        folder, records, {key: predictions_path(key, results) for key in records}, results / SPLIT_CSV.name
+    )
     for path in written:
         print(f"wrote {path}")
     return 0

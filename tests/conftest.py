@@ -23,6 +23,8 @@ os.environ.setdefault("AGECOURSE_ARTIFACTS", str(ROOT / "build" / "test-artifact
 # stale artifact from older code can never make a notebook pass.
 shutil.rmtree(os.environ["AGECOURSE_ARTIFACTS"], ignore_errors=True)
 os.environ.pop("AGECOURSE_DATA", None)  # the ci profile never reads a local copy of UTKFace
+# No test downloads UTKFace (setup(profile="gpu") would on first use); tests of that path re-enable it.
+os.environ["AGECOURSE_AUTO_FETCH"] = "0"
 
 
 def write_image(

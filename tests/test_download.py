@@ -107,9 +107,11 @@ def cache(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def utk_archive(folder: Path, name: str = "utk.tar.gz", n: int = N_IMAGES) -> tuple[Path, str]:
-    """A tar.gz of ``n`` UTKFace-named JPEGs plus a non-image; returns (path, sha256)."""
-    entries = [(f"UTKFace/{20 + i}_{i % 2}_{i % 5}_2017011617452{i}125.jpg.chip.jpg", jpeg_bytes(i)) for i in range(n)]
+def utk_archive(folder: Path, name: str = "utk.tar.gz", n: int = N_IMAGES, side: int = 8) -> tuple[Path, str]:
+    """A tar.gz of ``n`` UTKFace-named JPEGs (``side`` px) plus a non-image; returns (path, sha256)."""
+    entries = [
+        (f"UTKFace/{20 + i}_{i % 2}_{i % 5}_2017011617452{i}125.jpg.chip.jpg", jpeg_bytes(i, side)) for i in range(n)
+    ]
     path = make_tar(folder / name, [*entries, ("UTKFace/README.txt", b"not an image")])
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -318,3 +320,202 @@ def test_connection_failure_names_the_root_cause_once(cache):
     message = str(info.value)
     assert "could not connect" in message and "Connection refused" in message
     assert message.count(url) == 1 and "HTTPConnectionPool" not in message
+
+
+# --- the pinned mirror and UTKFace by default when online (issue 13) ------------------------------
+
+
+def test_the_pinned_mirror_is_the_provenance_record():
+    first = SOURCES[0]
+    assert first.url == (
+        "https://huggingface.co/datasets/py97/UTKFace-Cropped/resolve/"
+        "e80f21fb21fa3631380c3cb634b79be3ac2f4cba/UTKFace.tar.gz"
+    )
+    assert first.pinned and first.size == 106_634_631 and first.image_count == 23_708
+    assert first.sha256 == "2c0655397b498e81b82d685ee74bee8c2e4364a5897caf3afec6ea48929024a7"
+    # The unpinned source is a fallback only, behind the pinned ones, and strictly checked.
+    unpinned = [i for i, s in enumerate(SOURCES) if not s.pinned]
+    assert unpinned and min(unpinned) > max(i for i, s in enumerate(SOURCES) if s.pinned)
+    for i in unpinned:
+        source = SOURCES[i]
+        assert source.size_range and source.image_count and source.image_count_max and source.min_name_share
+
+
+def _pinned_local(base: str, archive: Path, sha: str, name: str = "utk.tar.gz") -> Source:
+    """The real pinned source with its URL, size and hash patched to the local test archive."""
+    import dataclasses
+
+    return dataclasses.replace(
+        SOURCES[0], url=f"{base}/{name}", sha256=sha, size=archive.stat().st_size, image_count=N_IMAGES
+    )
+
+
+def _dead_source(tmp_path: Path) -> Source:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return Source("dead", f"http://127.0.0.1:{port}/UTKFace.tar.gz", None, None, "UTKFace.tar.gz")
+
+
+@pytest.fixture
+def online(server, cache, monkeypatch, tmp_path):
+    """UTKFace sources = a dead first mirror, then the pinned source pointing at the local server."""
+    base, served, log = server
+    archive, sha = utk_archive(served, side=48)  # big enough for the loader to accept
+    monkeypatch.setattr(dl, "SOURCES", (_dead_source(tmp_path), _pinned_local(base, archive, sha)))
+    monkeypatch.delenv("AGECOURSE_AUTO_FETCH", raising=False)
+    monkeypatch.delenv("AGECOURSE_DATA", raising=False)
+    return base, served, log, archive, sha
+
+
+def test_gpu_profile_fetches_utkface_on_first_use_then_finds_it_in_the_cache(online, cache, capsys):
+    from agecourse.config import get_settings
+    from agecourse.data import load_course_data
+
+    _, _, log, _, _ = online
+    with pytest.warns(SourceFailedWarning, match="source dead failed"):  # the dead first mirror falls through
+        settings = get_settings("gpu", fetch=True)
+    assert not settings.uses_synthetic and (cache / "extracted") in settings.data_dir.parents
+    assert "downloaded into the cache" in settings.data_note
+    assert len(load_course_data(settings).images) == N_IMAGES
+    # A later runtime: found in the cache, nothing downloaded, and no fetch needed to find it.
+    requests_before = len(log)
+    again = get_settings("gpu")
+    assert again.data_dir == settings.data_dir and "from the cache" in again.data_note
+    assert len(log) == requests_before
+
+
+def test_colab_fetches_in_any_profile_but_ci(online, monkeypatch):
+    import sys
+    import types
+
+    from agecourse.config import get_settings
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    with pytest.warns(SourceFailedWarning):
+        assert not get_settings("cpu", fetch=True).uses_synthetic
+    assert get_settings("ci", fetch=True).uses_synthetic  # ci stays synthetic and offline
+
+
+def test_a_wrong_file_is_refused_naming_both_hashes_and_the_run_falls_back_loudly(online, monkeypatch, cache):
+    from agecourse.config import get_settings
+
+    base, _, _, archive, sha = online
+    pinned = "ab" * 32
+    monkeypatch.setattr(dl, "SOURCES", (_pinned_local(base, archive, pinned),))
+    settings = get_settings("gpu", fetch=True)
+    assert settings.uses_synthetic
+    assert settings.data_note.startswith("WARNING") and "SYNTHETIC" in settings.data_note
+    assert pinned in settings.data_note and sha in settings.data_note
+    assert "AGECOURSE_DATA" in settings.data_note  # how to fix it
+    assert leftovers(cache) == []  # nothing kept that a later run could trust
+
+
+def test_a_file_of_the_wrong_size_is_refused_before_downloading(online, monkeypatch, cache):
+    import dataclasses
+
+    base, _, log, archive, sha = online
+    source = dataclasses.replace(_pinned_local(base, archive, sha), size=archive.stat().st_size + 1)
+    with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError, match="refused before downloading") as info:
+        fetch([source], progress=False)
+    assert f"{archive.stat().st_size:,} bytes" in str(info.value)
+    assert leftovers(cache) == []
+
+
+def test_no_network_means_synthetic_faces_with_a_banner_not_a_crash(cache, monkeypatch, tmp_path):
+    from agecourse.config import get_settings
+
+    monkeypatch.delenv("AGECOURSE_AUTO_FETCH", raising=False)
+    monkeypatch.setattr(dl, "SOURCES", (_dead_source(tmp_path),))
+    with pytest.warns(SourceFailedWarning):
+        settings = get_settings("gpu", fetch=True)
+    assert settings.uses_synthetic and "could not be downloaded" in settings.data_note
+    assert "could not connect" in settings.data_note
+
+
+def test_setup_prints_the_banner_even_when_quiet(cache, monkeypatch, tmp_path, capsys):
+    from agecourse.notebook import setup
+
+    monkeypatch.delenv("AGECOURSE_AUTO_FETCH", raising=False)
+    monkeypatch.setattr(dl, "SOURCES", (_dead_source(tmp_path),))
+    with pytest.warns(SourceFailedWarning):
+        setup(lesson=1, profile="gpu", quiet=True)
+    assert "SYNTHETIC faces" in capsys.readouterr().out
+
+
+def test_cpu_outside_colab_uses_a_cached_copy_or_says_how_to_get_one(online, capsys):
+    from agecourse.config import get_settings
+
+    first = get_settings("cpu", fetch=True)  # a laptop or Binder: no automatic download
+    assert first.uses_synthetic and "agecourse data fetch" in first.data_note
+    with pytest.warns(SourceFailedWarning):
+        folder = fetch(dl.SOURCES, progress=False)  # what `agecourse data fetch` does
+    assert get_settings("cpu").data_dir == folder
+    assert get_settings("ci").uses_synthetic
+
+
+def test_auto_fetch_can_be_switched_off_and_typos_are_errors(online, monkeypatch):
+    from agecourse.config import get_settings
+
+    monkeypatch.setenv("AGECOURSE_AUTO_FETCH", "0")
+    settings = get_settings("gpu", fetch=True)
+    assert settings.uses_synthetic and "agecourse data fetch" in settings.data_note
+    monkeypatch.setenv("AGECOURSE_AUTO_FETCH", "maybe")
+    with pytest.raises(ValueError, match="AGECOURSE_AUTO_FETCH"):
+        get_settings("gpu", fetch=True)
+    monkeypatch.setenv("AGECOURSE_DATA", "synthetic")
+    assert get_settings("gpu", fetch=True).uses_synthetic
+
+
+def test_an_unpinned_fallback_is_strictly_checked_and_says_so(server, cache):
+    import dataclasses
+
+    base, served, _ = server
+    archive, _ = utk_archive(served)
+    size = archive.stat().st_size
+    strict = dataclasses.replace(
+        SOURCES[-1],
+        url=f"{base}/utk.tar.gz",
+        archive_name="utk.tar.gz",
+        size_range=(size - 10, size + 10),
+        image_count=N_IMAGES,
+        image_count_max=N_IMAGES,
+    )
+    with pytest.warns(dl.UnpinnedSourceWarning, match="not pinned by hash"):
+        assert dl.count_utkface_images(fetch([strict], progress=False)) == N_IMAGES
+    for changes, message in (
+        (dict(size_range=(size + 1, size + 10)), "outside the"),
+        (dict(image_count=1, image_count_max=N_IMAGES - 1), f"expected at most {N_IMAGES - 1}"),
+    ):
+        source = dataclasses.replace(strict, name=f"strict-{len(message)}", **changes)
+        with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError, match=message):
+            fetch([source], progress=False)
+
+
+def test_an_unpinned_fallback_with_foreign_file_names_is_refused(server, cache):
+    import dataclasses
+
+    base, served, _ = server
+    entries = [(f"faces/person_{i}.jpg", jpeg_bytes(i)) for i in range(8)]
+    entries += [(f"faces/{20 + i}_0_0_2017011617452{i}125.jpg", jpeg_bytes(i)) for i in range(2)]
+    make_tar(served / "other.tar.gz", entries)
+    source = dataclasses.replace(
+        SOURCES[-1], name="other", url=f"{base}/other.tar.gz", archive_name="other.tar.gz", size_range=None
+    )
+    source = dataclasses.replace(source, image_count=1, image_count_max=None)
+    with pytest.warns(SourceFailedWarning), pytest.raises(DownloadError, match=r"only 2 \(20%\) have UTKFace"):
+        fetch([source], progress=False)
+
+
+def test_cpu_profile_keeps_a_stratified_sample_of_a_large_dataset_and_says_so(tmp_path, image_writer):
+    from agecourse.config import get_settings
+    from agecourse.data import load_course_data
+
+    for i in range(40):
+        image_writer(tmp_path / "utk" / f"{20 + i}_{i % 2}_{i % 5}_2017011617452{i:02d}12.jpg", seed=i)
+    assert get_settings("cpu").max_images == 8000  # the full UTKFace is cut to fit Binder's memory
+    loaded = load_course_data(get_settings("cpu", data_dir=tmp_path / "utk", max_images=24))
+    assert len(loaded.images) == 24
+    assert "a stratified sample of 24 of its 40 images" in loaded.summary()
