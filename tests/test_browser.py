@@ -1,10 +1,13 @@
 """End-to-end test of the demo web page in a real headless browser.
 
-Starts ``voila demo/app.ipynb`` on 127.0.0.1 (a free port) with an empty artifacts folder, so the
-page must cope with "no trained model" (it trains a small one and says so), then drives Debian's
-system Chromium (``/usr/bin/chromium``, no browser download) with Playwright: the page loads, a photo
-is uploaded through the file input, the boxed faces and the Grad-CAM heat maps appear. A screenshot
-goes to ``build/test-artifacts/demo.png`` and the timings to ``demo-timing.json`` beside it.
+Starts ``voila demo/app.ipynb`` on 127.0.0.1 (a free port) with an empty artifacts folder: the page
+uses the shipped Model B (``agecourse.course_models``) and shows its name, test MAE and short model
+card. Then drives Debian's system Chromium (``/usr/bin/chromium``, no browser download) with
+Playwright: the page loads, a photo of two synthetic faces is uploaded through the file input, the
+boxed faces and the Grad-CAM heat maps appear; then a real photograph that ships in a registry
+package (matplotlib's sample ``grace_hopper.jpg``, a portrait of Grace Hopper in later life) must give
+exactly one boxed face with an age between 30 and 100. Screenshots go to
+``build/test-artifacts/demo.png`` and ``demo-grace-hopper.png``, the timings to ``demo-timing.json``.
 
 Skipped where Chromium, Playwright or Voila is missing; ``.ci/run`` installs them.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,7 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("AGECOURSE_CHROMIUM", "/usr/bin/chromium"))
 OUTPUT = ROOT / "build" / "test-artifacts"
-PAGE_TIMEOUT_S = 420  # a cold start trains the fallback model: ~20 s idle, several minutes on a busy CI machine
+PAGE_TIMEOUT_S = 420  # a cold start loads TensorFlow and the shipped model: seconds idle, minutes on a busy machine
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
@@ -95,6 +99,15 @@ def photo_file(folder: Path) -> Path:
     return path
 
 
+def real_photo(folder: Path) -> Path:
+    """matplotlib's sample photograph of Grace Hopper (ships with matplotlib), copied under its name."""
+    from matplotlib import cbook
+
+    path = folder / "grace_hopper.jpg"
+    shutil.copyfile(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), path)
+    return path
+
+
 def upload(page, path: Path) -> None:
     """Click the upload button and choose ``path`` in the file dialog, as a visitor does (ipywidgets
     8 keeps its file input out of the page, so there is no input element to fill)."""
@@ -124,6 +137,12 @@ def test_demo_page_predicts_an_uploaded_photo(voila, tmp_path):
             timing["page_ready_s"] = time.monotonic() - started
             page_text = page.inner_text("body")
             assert "Model:" in page_text and "Upload a photo" in page_text
+            # The shipped model's name and test MAE, as the registry has them.
+            from agecourse import course_models
+
+            shipped = course_models.entry("model-b")
+            card = page.locator(".agecourse-model-card").inner_text()
+            assert "model-b" in card and f"test age MAE {shipped['test']['age_mae']:.2f} years" in card
 
             upload(page, photo)
             page.wait_for_function(
@@ -146,6 +165,21 @@ def test_demo_page_predicts_an_uploaded_photo(voila, tmp_path):
                 timeout=60_000,
             )
             assert "notes.jpg: not an image" in status.inner_text()
+
+            # A real photograph: exactly one face, boxed, with a plausible age.
+            hopper = real_photo(tmp_path)
+            upload(page, hopper)
+            page.wait_for_function(
+                "() => /grace_hopper\\.jpg: \\d+ faces?/.test(document.querySelector('.agecourse-status').innerText)",
+                timeout=180_000,
+            )
+            text = status.inner_text()
+            assert "grace_hopper.jpg: 1 face." in text, text
+            ages = [int(a) for a in re.findall(r"age (\d+)", text)]
+            assert len(ages) == 1 and 30 <= ages[0] <= 100, text
+            assert page.locator("img.agecourse-boxed").is_visible()
+            timing["real_photo_age"] = ages[0]
+            page.screenshot(path=str(OUTPUT / "demo-grace-hopper.png"), full_page=True)
         finally:
             browser.close()
     timing = {k: round(v, 1) for k, v in timing.items()}

@@ -302,3 +302,59 @@ def _train_or_reuse_ci(settings, name: str, split):
     from agecourse.transfer import get_model_b
 
     return get_model_b(settings, split=split)
+
+
+# --- the demo page --------------------------------------------------------------------------------
+
+
+def about_html(name: str) -> str:
+    """HTML for a page beside the model: its name and test MAE from the registry and a short model
+    card (data, known gaps, intended use, licence). The block has the CSS class
+    ``agecourse-model-card``."""
+    from html import escape
+
+    item = entry(name)
+    test = item["test"]
+    gaps = "".join(f"<li>{escape(gap)}</li>" for gap in item.get("known_gaps", [])[:3])
+    return (
+        "<div class='agecourse-model-card'>"
+        f"<p><b>Model:</b> {escape(item['title'])}, shipped as <code>{escape(item['name'])}</code>: "
+        f"<b>test age MAE {test['age_mae']:.2f} years</b> (95 % CI {test['age_mae_ci95'][0]:.2f}-"
+        f"{test['age_mae_ci95'][1]:.2f}), gender accuracy {test['gender_accuracy']:.1%}, "
+        f"on {test['count']:,} held-out UTKFace faces.</p>"
+        "<details><summary>Model card (short)</summary><ul>"
+        f"<li><b>Data:</b> {escape(item['training_data']['description'])}.</li>"
+        f"<li><b>Known gaps</b> (worst groups on the test split):<ul>{gaps}</ul></li>"
+        f"<li><b>Intended use:</b> {escape(item['intended_use'])}.</li>"
+        "<li><b>Licence:</b> UTKFace is for non-commercial research only and its images belong to their "
+        "owners; so do these weights.</li>"
+        "</ul></details></div>"
+    )
+
+
+def demo_model(name: str = "model-b", path: str | os.PathLike | None = None):
+    """The demo page's model and the HTML shown beside the upload: ``(model, about_html)``.
+
+    ``path`` or ``AGECOURSE_DEMO_MODEL`` chooses a ``.keras`` file of your own (a missing one is an
+    error). Otherwise the shipped model ``name`` with its test MAE and short model card
+    (:func:`about_html`). Only when the shipped file is missing or fails its hash check does the page
+    fall back to :func:`agecourse.deploy.demo_model` (a model this runtime trained, or a small one on
+    synthetic faces), and it says why.
+    """
+    from html import escape
+
+    chosen = path or os.environ.get("AGECOURSE_DEMO_MODEL")
+    if chosen:
+        from agecourse.deploy import load_model
+
+        return load_model(chosen), f"<p><b>Model:</b> {escape(Path(chosen).name)} (from {escape(str(chosen))})</p>"
+    try:
+        return load(name), about_html(name)
+    except CourseModelError as err:
+        from agecourse.deploy import demo_model as fallback
+
+        model, about = fallback()
+        return model, (
+            f"<p style='color:#b00020'><b>The shipped model could not be used:</b> {escape(str(err))}</p>"
+            f"<p><b>Model:</b> {escape(about)}</p>"
+        )
