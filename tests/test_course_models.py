@@ -1,0 +1,220 @@
+"""The shipped course models (agecourse.course_models): registry, hash-checked loading, the CLI's
+``predict`` without a model and ``evaluate`` by name, lessons' model choice, the demo page's text.
+
+Everything here runs offline: the models are package data. The one test that needs the real
+UTKFace sample (reproducing the model card's test numbers) is marked ``real_data``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agecourse import course_models as cm
+from agecourse.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLIT_CSV = ROOT / "bench" / "results" / "course_models_split.csv"
+
+
+def grace_hopper() -> Path:
+    """matplotlib's sample photograph of Grace Hopper (ships with matplotlib)."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Refuse every network connection that is not to this machine, for the duration of a test."""
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+            raise OSError(f"network access attempted in an offline test: {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+def test_registry_lists_both_models_with_their_files_hashes_and_scores():
+    assert cm.names() == ["model-a", "model-b"]
+    for name in cm.names():
+        entry = cm.entry(name)
+        path = cm.path(name)
+        assert path.is_file() and path.parent == cm.FOLDER
+        assert cm.sha256_of(path) == entry["sha256"] and path.stat().st_size == entry["size_bytes"]
+        assert 0.2e6 < entry["size_bytes"] < 10e6  # a few MB each: fine for package data
+        test = entry["test"]
+        assert test["age_mae_ci95"][0] <= test["age_mae"] <= test["age_mae_ci95"][1]
+        assert test["gender_accuracy_ci95"][0] <= test["gender_accuracy"] <= test["gender_accuracy_ci95"][1]
+        assert entry["split_seed"] == 42 and entry["training_data"]["split"]["test"] == test["count"]
+        card = cm.card(name)
+        assert f"{test['age_mae']:.2f} years" in card and "non-commercial" in card
+        assert "never decisions about people" in card
+        for heading in ("Per age band", "Per gender", "Per race", "Known failure cases", "Data and split"):
+            assert heading in card
+    assert cm.entry("model-a")["input_size"] == 64 and cm.entry("model-b")["input_size"] == 160
+
+
+def test_shipped_files_hold_no_optimizer_state():
+    import zipfile
+
+    for name in cm.names():
+        with zipfile.ZipFile(cm.path(name)) as archive:
+            config = json.loads(archive.read("config.json"))
+            assert set(archive.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
+        assert config.get("compile_config") is None  # saved uncompiled: no optimizer, no losses
+
+
+def test_load_checks_the_hash_and_predicts(offline):
+    model = cm.load("model-b")
+    assert model.input_shape[1:] == (160, 160, 3)
+    faces = np.random.default_rng(0).uniform(0, 255, (2, 160, 160, 3)).astype("float32")
+    outputs = model.predict(faces, verbose=0)
+    ages = outputs["age"] if isinstance(outputs, dict) else outputs[0]
+    assert np.asarray(ages).shape[0] == 2
+
+
+def test_a_tampered_copy_is_refused_naming_the_file_and_both_hashes(tmp_path):
+    copy = tmp_path / "model_b.keras"
+    shutil.copyfile(cm.path("model-b"), copy)
+    with copy.open("ab") as fh:
+        fh.write(b"tampered")
+    expected = cm.entry("model-b")["sha256"]
+    actual = cm.sha256_of(copy)
+    with pytest.raises(cm.CourseModelError) as info:
+        cm.load("model-b", file=copy)
+    message = str(info.value)
+    assert str(copy) in message and expected in message and actual in message
+    with pytest.raises(cm.CourseModelError, match="is missing"):
+        cm.load("model-b", file=tmp_path / "gone.keras")
+    with pytest.raises(cm.CourseModelError, match="no shipped model called 'model-c'"):
+        cm.load("model-c")
+
+
+def test_a_broken_registry_is_a_clear_error(tmp_path):
+    bad = tmp_path / "registry.json"
+    bad.write_text("{not json")
+    with pytest.raises(cm.CourseModelError, match=str(bad)):
+        cm.registry(bad)
+
+
+def test_predict_a_real_photo_offline_without_a_model_argument(offline, capsys):
+    status = main(["predict", str(grace_hopper())])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "shipped model-b" in out
+    lines = [line for line in out.splitlines() if "grace_hopper.jpg: face" in line]
+    assert len(lines) == 1, out
+    age = float(lines[0].split("age ")[1].split()[0])
+    assert 30 <= age <= 100, out
+
+
+def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, image_writer):
+    status = main(["predict", "model-a", str(grace_hopper()), "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert status == 0 and len(rows) == 1 and len(rows[0]["faces"]) == 1
+    # A folder of UTKFace-named images, with a split that names half of them as test rows.
+    folder = tmp_path / "faces"
+    names = [f"{20 + i}_{i % 2}_{i % 5}_2017011617452{i:02d}12.jpg" for i in range(12)]
+    for i, name in enumerate(names):
+        image_writer(folder / name, size=(80, 80), seed=i)
+    split = tmp_path / "split.csv"
+    split.write_text(
+        "path,age,gender,race,part\n"
+        + "".join(f"{n},{20 + i},{i % 2},{i % 5},{'test' if i % 2 else 'train'}\n" for i, n in enumerate(names))
+    )
+    status = main(["evaluate", "model-b", "--data", str(folder), "--split", str(split), "--rows", "test", "--json"])
+    metrics = json.loads(capsys.readouterr().out)
+    assert status == 0 and metrics["count"] == 6 and metrics["model"] == "model-b"
+    status = main(["evaluate", "model-b", "--data", str(folder), "--json"])
+    assert status == 0 and json.loads(capsys.readouterr().out)["count"] == 12
+    # Test rows missing from the data folder: one clear line, exit status 2.
+    (folder / names[1]).unlink()
+    status = main(["evaluate", "model-b", "--data", str(folder), "--split", str(split)])
+    err = capsys.readouterr().err
+    assert status == 2 and "1 of the 6 'test' files" in err and names[1] in err
+    status = main(["evaluate", "model-b", "--data", str(folder), "--rows", "val"])
+    assert status == 2 and "--rows needs --split" in capsys.readouterr().err
+
+
+def test_lessons_use_the_shipped_model_when_this_runtime_has_none(tmp_path, monkeypatch, capsys):
+    from agecourse.config import get_settings
+
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("AGECOURSE_RETRAIN", raising=False)
+    settings = get_settings("gpu", data_dir=tmp_path)  # gpu: Model A at 128 px; the shipped one takes 64 px
+    model, fitted = cm.for_lesson(settings, "model-a")
+    out = capsys.readouterr().out
+    assert "using the shipped Model A (model-a)" in out and "AGECOURSE_RETRAIN=1" in out
+    assert model.input_shape[1] == 64 and fitted.image_size == 64 and settings.image_size == 128
+    model_b, fitted_b = cm.for_lesson(settings.replace(data_dir=None), "model-b")
+    assert model_b.input_shape[1] == fitted_b.transfer_image_size == 160
+    assert "trained on real faces" in capsys.readouterr().out  # said when the data are synthetic
+    monkeypatch.setenv("AGECOURSE_RETRAIN", "maybe")
+    with pytest.raises(ValueError, match="AGECOURSE_RETRAIN"):
+        cm.for_lesson(settings, "model-a")
+
+
+def test_lessons_report_test_faces_the_shipped_model_was_trained_on(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from agecourse.config import get_settings
+    from agecourse.data import Split
+
+    seen = sorted(cm.seen_files())
+    assert len(seen) == sum(cm.entry("model-a")["training_data"]["split"][p] for p in ("train", "val"))
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
+    rows = pd.DataFrame({"path": [f"/data/{seen[0]}", "/data/1_0_0_20990101000000000.jpg"], "age": [1, 1]})
+    split = Split(rows, rows, rows)
+    cm.for_lesson(get_settings("cpu", data_dir=tmp_path), "model-a", split=split)
+    assert "1 of the 2 test faces here were among its training or validation faces" in capsys.readouterr().out
+
+
+def test_ci_lessons_keep_training_their_own_small_model(tmp_path, monkeypatch):
+    """The ci profile (synthetic faces, 48 px) trains its own model in seconds, offline; the shipped
+    real-face models are not used there."""
+    from agecourse.config import get_settings
+
+    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
+    settings = get_settings("ci", epochs=1)
+    model, fitted = cm.for_lesson(settings, "model-a", verbose=False)
+    assert fitted is settings and model.input_shape[1] == settings.image_size == 48
+    assert (settings.artifacts_dir / "model_a.keras").is_file()  # trained and saved by this runtime
+
+
+def test_demo_page_text_comes_from_the_registry(offline):
+    model, about = cm.demo_model()
+    entry = cm.entry("model-b")
+    assert model.input_shape[1] == entry["input_size"]
+    assert "agecourse-model-card" in about and "model-b" in about
+    assert f"test age MAE {entry['test']['age_mae']:.2f} years" in about
+    assert "non-commercial" in about and "Intended use" in about and "Known gaps" in about
+
+
+def test_models_table_is_generated_from_the_registry_and_in_the_readme():
+    table = cm.models_table()
+    for name in cm.names():
+        assert f"`{name}`" in table and f"{cm.entry(name)['test']['age_mae']:.2f}" in table
+    assert table in (ROOT / "README.md").read_text(), "README's table is stale: run python scripts/models_table.py"
+
+
+@pytest.mark.real_data
+def test_evaluate_by_name_on_the_split_reproduces_the_model_cards_numbers(real_data_dir, capsys):
+    for name in cm.names():
+        status = main(
+            ["evaluate", name, "--data", str(real_data_dir), "--split", str(SPLIT_CSV), "--rows", "test", "--json"]
+        )
+        metrics = json.loads(capsys.readouterr().out)
+        test = cm.entry(name)["test"]
+        assert status == 0 and metrics["count"] == test["count"]
+        assert metrics["age"]["mae"] == pytest.approx(test["age_mae"], abs=0.005)
+        assert metrics["gender"]["accuracy"] == pytest.approx(test["gender_accuracy"], abs=1.5 / test["count"])
+        assert f"{metrics['age']['mae']:.2f} years" in cm.card(name)
