@@ -15,6 +15,7 @@ module             what it does                                                 
 ``training``       seeds, callbacks, learning curves                           08
 ``evaluate``       metrics, per-band errors, plots                             09
 ``pipeline``       saved artifacts and the end-to-end job (``agecourse run``)  03, 08
+``course_models``  the shipped Model A / B: registry, hash-checked loading      09-13
 =================  ==========================================================  =======
 
 Importing the package is cheap: TensorFlow is imported only by the modules that need it.

@@ -13,8 +13,8 @@ The profile is chosen by ``AGECOURSE_PROFILE``; without it, a visible GPU means 
 
 Which faces a run uses (:func:`choose_data`): ``AGECOURSE_DATA`` when set (a folder or archive,
 or ``synthetic``); else a UTKFace copy that ``agecourse data fetch`` left in the cache; else, in
-Colab and in the ``gpu`` profile, UTKFace is downloaded into the cache on first use (lessons and the
-CLI ask for that with ``get_settings(fetch=True)``); else synthetic faces. The ``ci`` profile is
+Colab and in the ``gpu`` profile, UTKFace is downloaded into the cache on first use (lesson setup
+and the CLI call :func:`agecourse.download.fetch_if_needed`); else synthetic faces. The ``ci`` profile is
 always synthetic and offline. Whenever synthetic faces stand in outside ``ci``, ``Settings.data_note``
 says why and how to get real faces, and the lesson setup and the CLI print it.
 """
@@ -22,10 +22,13 @@ says why and how to get real faces, and the lesson setup and the CLI print it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import platformdirs
 
 PROFILES = ("ci", "cpu", "gpu")
 
@@ -191,6 +194,18 @@ _BASE: dict[str, dict] = {
 }
 
 
+def cache_dir() -> Path:
+    """Where downloads, extracted archives, converted images and synthetic faces go.
+
+    ``AGECOURSE_DATA_DIR`` when set, else the user cache folder
+    (``platformdirs.user_cache_dir("agecourse")``).
+    """
+    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
+    if value:
+        return Path(value).expanduser()
+    return Path(platformdirs.user_cache_dir("agecourse"))
+
+
 def gpu_available() -> bool:
     """True if TensorFlow can see a GPU. Imports TensorFlow lazily (it is slow to import)."""
     import tensorflow as tf
@@ -245,55 +260,57 @@ def auto_fetch_enabled(profile: str) -> bool:
     return profile == "gpu" or in_colab()
 
 
-def choose_data(profile: str, fetch: bool = False) -> tuple[Path | None, str]:
+UTKFACE_POINTER = "utkface.json"  # written into the cache by agecourse.download.fetch
+
+
+def cached_utkface(cache: str | Path | None = None) -> Path | None:
+    """The UTKFace folder an earlier :func:`agecourse.download.fetch` extracted into the cache
+    (``cache``, default :func:`cache_dir`), or ``None``. Only a finished extraction of a download
+    that passed every check counts (fetch records it in ``utkface.json`` after the checks, and the
+    folder's ``.complete`` marker must exist); nothing is read but that record, so this is cheap."""
+    record = Path(cache).expanduser() if cache is not None else cache_dir()
+    try:
+        info = json.loads((record / UTKFACE_POINTER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    folder = Path(info.get("folder", "")) if isinstance(info, dict) else None
+    if folder and folder.is_dir() and folder.with_name(folder.name + ".complete").is_file():
+        return folder
+    return None
+
+
+def choose_data(profile: str) -> tuple[Path | None, str]:
     """Where a run's faces come from, and one line saying so: ``(folder or None, note)``.
 
     In order: ``AGECOURSE_DATA`` (a path; ``synthetic`` means synthetic faces); the ``ci``
-    profile's synthetic faces; a UTKFace copy already in the cache
-    (:func:`agecourse.download.cached_utkface`); a download into the cache when ``fetch`` is true
-    and :func:`auto_fetch_enabled` (Colab, ``gpu`` profile); else synthetic faces. A failed
-    download never raises: the result is synthetic faces and a note that says why and how to fix it.
+    profile's synthetic faces; a UTKFace copy already in the cache (:func:`cached_utkface`); else
+    synthetic faces, with a note on how to get real ones. Downloading is not done here: lesson
+    setup cells and the CLI then call :func:`agecourse.download.fetch_if_needed`, which downloads
+    UTKFace in Colab and the ``gpu`` profile (:func:`auto_fetch_enabled`).
     """
     if os.environ.get("AGECOURSE_DATA", "").strip():
         path = data_dir_from_env()
         return path, "" if path else "synthetic faces, as AGECOURSE_DATA=synthetic asks"
     if profile == "ci":
         return None, ""
-    from agecourse.download import DownloadError, cached_utkface
-    from agecourse.download import fetch as fetch_utkface
-
     cached = cached_utkface()
     if cached is not None:
         return cached, f"UTKFace from the cache at {cached}"
-    if not auto_fetch_enabled(profile):
-        return None, f"using synthetic faces (not real people); {HOW_TO_GET_REAL_FACES}"
-    if not fetch:
-        return None, "synthetic faces for now: UTKFace is downloaded when a lesson or the CLI starts"
-    print("Downloading UTKFace into the cache (about 107 MB, once per runtime)...", flush=True)
-    try:
-        folder = fetch_utkface(progress=True)
-    except (DownloadError, OSError) as err:
-        return None, (
-            f"WARNING: UTKFace could not be downloaded, so this run uses SYNTHETIC faces (not real people). "
-            f"Why: {err} Fix: check the network (Colab: Runtime > Restart and run all), or download "
-            "UTKFace yourself and set AGECOURSE_DATA to the folder or archive"
-        )
-    return folder, f"UTKFace downloaded into the cache at {folder}"
+    if auto_fetch_enabled(profile):
+        return None, "synthetic faces until UTKFace is downloaded (lesson setup and the CLI do that on first use)"
+    return None, f"using synthetic faces (not real people); {HOW_TO_GET_REAL_FACES}"
 
 
-def get_settings(
-    profile: str | None = None, data_dir: str | Path | None = None, fetch: bool = False, **overrides
-) -> Settings:
+def get_settings(profile: str | None = None, data_dir: str | Path | None = None, **overrides) -> Settings:
     """Build the :class:`Settings` for a profile.
 
     Args:
         profile: ``"ci"``, ``"cpu"`` or ``"gpu"``; ``None`` detects it (see :func:`detect_profile`).
         data_dir: a folder or archive of UTKFace images; ``None`` chooses with :func:`choose_data`
-            (``AGECOURSE_DATA``, the cache, a download, or synthetic faces). The ``ci`` profile
+            (``AGECOURSE_DATA``, a copy in the cache, or synthetic faces). The ``ci`` profile
             ignores the environment and the cache and always uses synthetic faces, so tests never
-            depend on a local copy of the dataset.
-        fetch: allow :func:`choose_data` to download UTKFace (Colab, ``gpu`` profile). Lesson setup
-            cells and the CLI pass ``True``; plain calls never touch the network.
+            depend on a local copy of the dataset. Nothing is downloaded here (see
+            :func:`agecourse.download.fetch_if_needed`).
         **overrides: any :class:`Settings` field, e.g. ``epochs=2``.
     """
     profile = (profile or detect_profile()).lower()
@@ -301,7 +318,7 @@ def get_settings(
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     note = ""
     if data_dir is None and profile != "ci":
-        data_dir, note = choose_data(profile, fetch=fetch)
+        data_dir, note = choose_data(profile)
     values = dict(_BASE[profile])
     values.update(overrides)
     values.setdefault("data_note", note)

@@ -24,20 +24,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agecourse import config
+from agecourse.archive import extract_to_cache, is_archive, marker_path
+from agecourse.data import FilenameError, parse_filename
+
 MANUAL_HINT = (
     "download UTKFace manually (https://susanqq.github.io/UTKFace/ or a mirror) and pass the "
     "folder, .zip or .tar.gz with --data PATH or AGECOURSE_DATA=PATH"
 )
-
-
-def default_cache_dir() -> Path:
-    """Where downloads and extracted archives go: ``AGECOURSE_DATA_DIR``, else the user cache folder."""
-    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
-    if value:
-        return Path(value).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("agecourse"))
 
 
 @dataclass(frozen=True)
@@ -128,8 +122,6 @@ def source_from_url(url: str, sha256: str | None = None, image_count: int | None
     named after the host plus a short hash of the URL, so two URLs never share a cache folder.
     """
     from urllib.parse import urlparse
-
-    from agecourse.archive import is_archive
 
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -334,8 +326,6 @@ def _is_verified(source: Source, archive: Path) -> bool:
 
 def count_utkface_images(folder: str | os.PathLike) -> int:
     """Count files under ``folder`` (recursively) whose names parse as UTKFace file names."""
-    from agecourse.data import FilenameError, parse_filename
-
     count = 0
     for path in Path(folder).rglob("*"):
         if path.name.startswith(".") or not path.is_file():
@@ -355,8 +345,6 @@ def _say(progress: bool, message: str) -> None:
 
 def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -> Path:
     """Download (or reuse), verify and extract one source; raise :class:`DownloadError` on failure."""
-    from agecourse.archive import extract_to_cache, marker_path
-
     archive = _archive_path(source, cache_dir)
     reused = _is_verified(source, archive)
     digest = None
@@ -405,6 +393,9 @@ def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -
             )
     elif extract:
         _update_record(archive, extracted=str(result))
+    if extract:
+        pointer = {"folder": str(result), "source": source.name, "url": source.url, "pinned": source.pinned}
+        (cache_dir / config.UTKFACE_POINTER).write_text(json.dumps(pointer) + "\n", encoding="utf-8")
     if not source.pinned:
         warnings.warn(
             f"UTKFace came from {source.name} ({source.url}), a fallback whose file is not pinned by hash: "
@@ -432,8 +423,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def _content_problem(source: Source, folder: Path) -> str:
     """Why the extracted ``folder`` is not what ``source`` promises ("" when it is): too few or too
     many UTKFace-named images, or too many image files whose names do not follow the pattern."""
-    from agecourse.data import FilenameError, parse_filename
-
     named = images = 0
     for path in folder.rglob("*"):
         if path.name.startswith(".") or not path.is_file():
@@ -457,30 +446,6 @@ def _content_problem(source: Source, folder: Path) -> str:
     return ""
 
 
-def cached_utkface(sources: Iterable[Source] | None = None, cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """The extracted UTKFace folder an earlier :func:`fetch` left in the cache, or ``None``.
-
-    Only a download that passed every check counts: its verification record must still match the
-    archive (same URL, size and pinned hash) and name an extraction folder whose ``.complete``
-    marker exists. Nothing is downloaded and no image is read, so this is cheap enough to call
-    whenever settings are made.
-    """
-    from agecourse.archive import marker_path
-
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    for source in SOURCES if sources is None else sources:
-        archive = _archive_path(source, cache)
-        if not _is_verified(source, archive):
-            continue
-        try:
-            folder = json.loads(_record_path(archive).read_text(encoding="utf-8")).get("extracted")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if folder and Path(folder).is_dir() and marker_path(folder).is_file():
-            return Path(folder)
-    return None
-
-
 def fetch(
     sources: Iterable[Source] | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -495,11 +460,11 @@ def fetch(
     source sets ``image_count``, must hold at least that many UTKFace-named images. A failing source
     is reported with a :class:`SourceFailedWarning` naming it and the reason, and the next is tried.
     When all fail, :class:`DownloadError` lists every source with its reason and says how to supply
-    the data by hand. ``cache_dir`` defaults to :func:`default_cache_dir`.
+    the data by hand. ``cache_dir`` defaults to :func:`agecourse.config.cache_dir`.
     """
     import requests
 
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else config.cache_dir()
     failures = []
     for source in SOURCES if sources is None else sources:
         try:
@@ -515,3 +480,30 @@ def fetch(
     if not failures:
         raise DownloadError(f"no download sources were given; {MANUAL_HINT}")
     raise DownloadError(f"could not download UTKFace from any source: {'; '.join(failures)}. Please {MANUAL_HINT}")
+
+
+def fetch_if_needed(settings: config.Settings, progress: bool = True) -> config.Settings:
+    """``settings`` with UTKFace downloaded, where the course does that by itself: in Colab and the
+    ``gpu`` profile (:func:`agecourse.config.auto_fetch_enabled`), when the settings have no real
+    data yet (no ``AGECOURSE_DATA``, no copy in the cache, no ``data_dir`` given). Lesson setup
+    cells and the CLI call it; ``ci`` never downloads.
+
+    A failed download never raises: the settings stay on synthetic faces and their ``data_note``
+    becomes a warning that says why and how to fix it.
+    """
+    if not settings.uses_synthetic or os.environ.get("AGECOURSE_DATA", "").strip():
+        return settings
+    if not config.auto_fetch_enabled(settings.profile):
+        return settings
+    _say(progress, f"Downloading UTKFace into the cache (about {UTKFACE_SIZE / 1e6:.0f} MB, once per runtime) ...")
+    try:
+        folder = fetch(progress=progress)
+    except (DownloadError, OSError) as err:
+        return settings.replace(
+            data_note=(
+                "WARNING: UTKFace could not be downloaded, so this run uses SYNTHETIC faces (not real people). "
+                f"Why: {err} Fix: check the network (Colab: Runtime > Restart and run all), or download "
+                "UTKFace yourself and set AGECOURSE_DATA to the folder or archive"
+            )
+        )
+    return settings.replace(data_dir=folder, data_note=f"UTKFace downloaded into the cache at {folder}")

@@ -12,6 +12,7 @@ import warnings
 
 from agecourse import __version__
 from agecourse.config import Settings, get_settings
+from agecourse.download import fetch_if_needed
 
 # Where the course lives; scripts/badges.py writes these into every notebook's badge and setup cell.
 COURSE_REPO = "agecourse/agecourse"
@@ -66,8 +67,9 @@ def setup(
 ) -> Settings:
     """Prepare a lesson: choose the profile, seed everything, check for a GPU, print versions.
 
-    The data come from :func:`agecourse.config.choose_data`: in Colab and the ``gpu`` profile UTKFace
-    is downloaded into the cache on first use; elsewhere a cached copy is used when present; the
+    The data come from :func:`agecourse.config.choose_data`, then
+    :func:`agecourse.download.fetch_if_needed`: in Colab and the ``gpu`` profile UTKFace is
+    downloaded into the cache on first use; elsewhere a cached copy is used when present; the
     printed ``data`` lines say which, and how to get real faces when synthetic ones stand in (a
     failed download never stops the lesson: it falls back to synthetic faces with a warning).
 
@@ -82,7 +84,7 @@ def setup(
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    settings = get_settings(profile, fetch=True, **overrides)
+    settings = fetch_if_needed(get_settings(profile, **overrides))
     if seed is not None:
         settings = settings.replace(seed=seed)
     set_seed(settings.seed)

@@ -22,7 +22,6 @@ from agecourse.download import (
     DownloadError,
     Source,
     SourceFailedWarning,
-    default_cache_dir,
     download_file,
     fetch,
 )
@@ -118,13 +117,6 @@ def utk_archive(folder: Path, name: str = "utk.tar.gz", n: int = N_IMAGES, side:
 
 def leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
-def test_default_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("AGECOURSE_DATA_DIR", str(tmp_path / "here"))
-    assert default_cache_dir() == tmp_path / "here"
-    monkeypatch.delenv("AGECOURSE_DATA_DIR")
-    assert "agecourse" in str(default_cache_dir())
 
 
 def test_sources_are_well_formed():
@@ -376,7 +368,7 @@ def test_gpu_profile_fetches_utkface_on_first_use_then_finds_it_in_the_cache(onl
 
     _, _, log, _, _ = online
     with pytest.warns(SourceFailedWarning, match="source dead failed"):  # the dead first mirror falls through
-        settings = get_settings("gpu", fetch=True)
+        settings = dl.fetch_if_needed(get_settings("gpu"))
     assert not settings.uses_synthetic and (cache / "extracted") in settings.data_dir.parents
     assert "downloaded into the cache" in settings.data_note
     assert len(load_course_data(settings).images) == N_IMAGES
@@ -395,8 +387,8 @@ def test_colab_fetches_in_any_profile_but_ci(online, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     with pytest.warns(SourceFailedWarning):
-        assert not get_settings("cpu", fetch=True).uses_synthetic
-    assert get_settings("ci", fetch=True).uses_synthetic  # ci stays synthetic and offline
+        assert not dl.fetch_if_needed(get_settings("cpu")).uses_synthetic
+    assert dl.fetch_if_needed(get_settings("ci")).uses_synthetic  # ci stays synthetic and offline
 
 
 def test_a_wrong_file_is_refused_naming_both_hashes_and_the_run_falls_back_loudly(online, monkeypatch, cache):
@@ -405,7 +397,7 @@ def test_a_wrong_file_is_refused_naming_both_hashes_and_the_run_falls_back_loudl
     base, _, _, archive, sha = online
     pinned = "ab" * 32
     monkeypatch.setattr(dl, "SOURCES", (_pinned_local(base, archive, pinned),))
-    settings = get_settings("gpu", fetch=True)
+    settings = dl.fetch_if_needed(get_settings("gpu"))
     assert settings.uses_synthetic
     assert settings.data_note.startswith("WARNING") and "SYNTHETIC" in settings.data_note
     assert pinned in settings.data_note and sha in settings.data_note
@@ -430,7 +422,7 @@ def test_no_network_means_synthetic_faces_with_a_banner_not_a_crash(cache, monke
     monkeypatch.delenv("AGECOURSE_AUTO_FETCH", raising=False)
     monkeypatch.setattr(dl, "SOURCES", (_dead_source(tmp_path),))
     with pytest.warns(SourceFailedWarning):
-        settings = get_settings("gpu", fetch=True)
+        settings = dl.fetch_if_needed(get_settings("gpu"))
     assert settings.uses_synthetic and "could not be downloaded" in settings.data_note
     assert "could not connect" in settings.data_note
 
@@ -448,7 +440,7 @@ def test_setup_prints_the_banner_even_when_quiet(cache, monkeypatch, tmp_path, c
 def test_cpu_outside_colab_uses_a_cached_copy_or_says_how_to_get_one(online, capsys):
     from agecourse.config import get_settings
 
-    first = get_settings("cpu", fetch=True)  # a laptop or Binder: no automatic download
+    first = dl.fetch_if_needed(get_settings("cpu"))  # a laptop or Binder: no automatic download
     assert first.uses_synthetic and "agecourse data fetch" in first.data_note
     with pytest.warns(SourceFailedWarning):
         folder = fetch(dl.SOURCES, progress=False)  # what `agecourse data fetch` does
@@ -460,13 +452,13 @@ def test_auto_fetch_can_be_switched_off_and_typos_are_errors(online, monkeypatch
     from agecourse.config import get_settings
 
     monkeypatch.setenv("AGECOURSE_AUTO_FETCH", "0")
-    settings = get_settings("gpu", fetch=True)
+    settings = dl.fetch_if_needed(get_settings("gpu"))
     assert settings.uses_synthetic and "agecourse data fetch" in settings.data_note
     monkeypatch.setenv("AGECOURSE_AUTO_FETCH", "maybe")
     with pytest.raises(ValueError, match="AGECOURSE_AUTO_FETCH"):
-        get_settings("gpu", fetch=True)
+        dl.fetch_if_needed(get_settings("gpu"))
     monkeypatch.setenv("AGECOURSE_DATA", "synthetic")
-    assert get_settings("gpu", fetch=True).uses_synthetic
+    assert dl.fetch_if_needed(get_settings("gpu")).uses_synthetic
 
 
 def test_an_unpinned_fallback_is_strictly_checked_and_says_so(server, cache):
