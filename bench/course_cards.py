@@ -70,12 +70,12 @@ def known_gaps(groups: dict[str, pd.DataFrame], overall_mae: float, overall_acc:
     gaps = []
     for _, row in reliable.sort_values("age_mae", ascending=False).head(3).iterrows():
         gaps.append(
-            f"age MAE {row['age_mae']:.1f} years for {row['attribute']} {row['group']} (n={row['count']}, "
+            f"age MAE {row['age_mae']:.1f} years for {row['attribute'].replace('_', ' ')} {row['group']} (n={row['count']}, "
             f"overall {overall_mae:.1f}; signed error {row['mean_signed_error']:+.1f})"
         )
     for _, row in reliable.sort_values("gender_accuracy").head(2).iterrows():
         gaps.append(
-            f"gender accuracy {row['gender_accuracy']:.0%} for {row['attribute']} {row['group']} "
+            f"gender accuracy {row['gender_accuracy']:.0%} for {row['attribute'].replace('_', ' ')} {row['group']} "
             f"(n={row['count']}, overall {overall_acc:.0%})"
         )
     small = table[~table["reliable"]]

@@ -63,14 +63,19 @@ def test_registry_lists_both_models_with_their_files_hashes_and_scores():
     assert cm.entry("model-a")["input_size"] == 64 and cm.entry("model-b")["input_size"] == 160
 
 
-def test_shipped_files_hold_no_optimizer_state():
+def test_shipped_files_hold_no_optimizer_state(tmp_path):
     import zipfile
+
+    import h5py
 
     for name in cm.names():
         with zipfile.ZipFile(cm.path(name)) as archive:
             config = json.loads(archive.read("config.json"))
             assert set(archive.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
-        assert config.get("compile_config") is None  # saved uncompiled: no optimizer, no losses
+            weights = archive.extract("model.weights.h5", tmp_path / name)
+        assert not config.get("compile_config")  # saved uncompiled: no optimizer, no losses
+        with h5py.File(weights, "r") as h5:
+            assert "optimizer" not in h5 and "layers" in h5
 
 
 def test_load_checks_the_hash_and_predicts(offline):
