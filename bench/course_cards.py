@@ -69,8 +69,9 @@ def known_gaps(groups: dict[str, pd.DataFrame], overall_mae: float, overall_acc:
     reliable = table[table["reliable"]]
     gaps = []
     for _, row in reliable.sort_values("age_mae", ascending=False).head(3).iterrows():
+        who = f"{row['attribute'].replace('_', ' ')} {row['group']}"
         gaps.append(
-            f"age MAE {row['age_mae']:.1f} years for {row['attribute'].replace('_', ' ')} {row['group']} (n={row['count']}, "
+            f"age MAE {row['age_mae']:.1f} years for {who} (n={row['count']}, "
             f"overall {overall_mae:.1f}; signed error {row['mean_signed_error']:+.1f})"
         )
     for _, row in reliable.sort_values("gender_accuracy").head(2).iterrows():
