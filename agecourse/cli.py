@@ -221,7 +221,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if not args.quiet:
             warnings.showwarning = say
         folder = fetch(sources, cache_dir=args.cache_dir, progress=not args.quiet)
-    print(f"UTKFace is in {folder}; use it with --data {folder} or AGECOURSE_DATA={folder}")
+    if args.cache_dir:
+        print(f"UTKFace is in {folder}; with AGECOURSE_DATA_DIR={args.cache_dir} lessons and commands find it there")
+    else:
+        print(f"UTKFace is in {folder}; lessons and commands (cpu and gpu profiles) now use it by themselves")
     return 0
 
 
