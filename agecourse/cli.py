@@ -134,12 +134,21 @@ def _settings(args: argparse.Namespace):
 DEFAULT_MODEL = "model-b"
 
 
+def _names_a_shipped_model(text: str) -> bool:
+    """``model-a``, ``model-b`` and the like: a shipped model's name, known or not."""
+    import re
+
+    from agecourse import course_models
+
+    return course_models.is_name(text) or re.fullmatch(r"model-[a-z]", text) is not None
+
+
 def load_any_model(spec: str | os.PathLike):
     """A model from a shipped name (``model-a``, ``model-b``: loaded with its SHA-256 checked by
     :func:`agecourse.course_models.load`) or from a ``.keras`` file."""
     from agecourse import course_models
 
-    if course_models.is_name(str(spec)):
+    if _names_a_shipped_model(str(spec)) and not Path(spec).exists():
         return course_models.load(str(spec))
     from agecourse.deploy import load_model
 
@@ -147,9 +156,7 @@ def load_any_model(spec: str | os.PathLike):
 
 
 def _looks_like_model(text: str) -> bool:
-    from agecourse import course_models
-
-    return course_models.is_name(text) or text.lower().endswith(".keras")
+    return _names_a_shipped_model(text) or text.lower().endswith(".keras")
 
 
 def split_rows(split_csv: str | os.PathLike, rows: str):

@@ -126,6 +126,8 @@ def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, im
     status = main(["predict", "model-a", str(grace_hopper()), "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert status == 0 and len(rows) == 1 and len(rows[0]["faces"]) == 1
+    status = main(["predict", "model-z", str(grace_hopper())])
+    assert status == 2 and "no shipped model called 'model-z'" in capsys.readouterr().err
     # A folder of UTKFace-named images, with a split that names half of them as test rows.
     folder = tmp_path / "faces"
     names = [f"{20 + i}_{i % 2}_{i % 5}_2017011617452{i:02d}12.jpg" for i in range(12)]
