@@ -189,7 +189,8 @@ def cache_dir() -> Path:
 
 
 def gpu_available() -> bool:
-    """True if TensorFlow can see a GPU. Imports TensorFlow lazily (it is slow to import)."""
+    """True if TensorFlow can see a GPU. Imports TensorFlow here, not at the top: it takes seconds,
+    and most uses of the settings (the ``ci`` profile, the command line's data commands) need none."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))

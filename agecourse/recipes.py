@@ -192,6 +192,19 @@ def learning_rates_for(settings: Settings) -> tuple[float, float]:
     return float(first), float(second)
 
 
+def _phase_settings(settings: Settings) -> dict:
+    """The keyword arguments both two-phase trainers take from ``settings``: learning rates, their
+    phase-2 schedule, and the patience of early stopping and of the learning-rate reduction."""
+    first, second = learning_rates_for(settings)
+    return dict(
+        learning_rate=first,
+        finetune_learning_rate=second,
+        lr_schedule=settings.transfer_lr_schedule,
+        patience=settings.patience,
+        lr_patience=settings.lr_patience,
+    )
+
+
 def train_cached_for(
     settings: Settings, model, split: Split, verbose: int | str = 2, time_budget_s: float | None = None
 ) -> tuple[dict, dict, dict]:
@@ -204,7 +217,6 @@ def train_cached_for(
             f"the '{settings.profile}' profile trains Model B on images (transfer_cached_views = 0); "
             "use train_images_for, or set transfer_cached_views >= 1"
         )
-    first, second = learning_rates_for(settings)
     return train_two_phase_cached(
         model,
         split,
@@ -212,16 +224,12 @@ def train_cached_for(
         settings.transfer_cut,
         settings.transfer_epochs_frozen,
         settings.transfer_epochs_finetune,
-        learning_rate=first,
-        finetune_learning_rate=second,
         batch_size=settings.batch_size,
         views=settings.transfer_cached_views,
-        lr_schedule=settings.transfer_lr_schedule,
-        patience=settings.patience,
-        lr_patience=settings.lr_patience,
         seed=settings.seed,
         time_budget_s=time_budget_s,
         verbose=verbose,
+        **_phase_settings(settings),
     )
 
 
@@ -235,21 +243,16 @@ def train_images_for(
     (default :data:`~agecourse.transfer_training.FINETUNE_LAYERS`) backbone layers unfrozen in phase 2.
     Returns ``(history_frozen, history_finetune)``."""
     train, val, _ = datasets(settings, split, image_size=settings.transfer_image_size)
-    first, second = learning_rates_for(settings)
     return train_two_phase(
         model,
         train,
         val,
         settings.transfer_epochs_frozen,
         settings.transfer_epochs_finetune,
-        learning_rate=first,
-        finetune_learning_rate=second,
         finetune_layers=int(settings.extra.get("transfer_finetune_layers", FINETUNE_LAYERS)),
-        patience=settings.patience,
-        lr_patience=settings.lr_patience,
-        lr_schedule=settings.transfer_lr_schedule,
         time_budget_s=time_budget_s,
         verbose=verbose,
+        **_phase_settings(settings),
     )
 
 

@@ -24,14 +24,15 @@ def images(n: int = 3, size: int = 32, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
 
 
-def test_registry_has_the_five_backbones():
-    assert list(bb.BACKBONES) == ["MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16", "Xception"]
+def test_each_backbone_preprocesses_like_its_official_function():
+    """The registry's ``mode`` for every backbone gives what that backbone's own ``preprocess_input``
+    gives, so a flat Model B sees the inputs its ImageNet weights were trained on."""
+    x = images(2, 8)
     for spec in bb.BACKBONES.values():
-        assert callable(spec.constructor) and callable(spec.preprocess_input)
-        assert spec.mode in bb.BackbonePreprocess.MODES
-        assert spec.min_size >= 32
+        ours = keras.ops.convert_to_numpy(bb.BackbonePreprocess(spec.mode)(x))
+        np.testing.assert_allclose(ours, spec.preprocess_input(x.copy()), rtol=1e-5, atol=1e-4, err_msg=spec.name)
     assert bb.get_backbone("mobilenetv2") is bb.BACKBONES["MobileNetV2"]
-    with pytest.raises(ValueError, match="unknown backbone"):
+    with pytest.raises(ValueError, match="unknown backbone 'AlexNet'; choose from MobileNetV2"):
         bb.get_backbone("AlexNet")
 
 
