@@ -9,8 +9,8 @@ is how they are made, seeded and repeatable:
    seed ``--seed``); the split is written with file names only to
    ``bench/results/course_models_split.csv``;
 2. train with the ``cpu`` profile's current recipes -- Model A as lesson 08 trains it
-   (``pipeline.train_model_a``), Model B (MobileNetV2, ImageNet weights from ``--weights-dir``) on
-   cached views as lesson 10 does in that profile (``transfer.build_model_b_for`` /
+   (``recipes.train_model_a``), Model B (MobileNetV2, ImageNet weights from ``--weights-dir``) on
+   cached views as lesson 10 does in that profile (``recipes.build_model_b_for`` /
    ``train_cached_for``). No time budget. Model selection uses the validation split only: each
    training phase ends by restoring the weights of its best validation-loss epoch;
 3. save the model **without optimizer state** into ``agecourse/course_models/model_<x>.keras``,
@@ -93,8 +93,9 @@ def save_without_optimizer(model, path: Path) -> Path:
     compiling (so without an optimizer) and saved again."""
     import keras
 
-    import agecourse.transfer  # noqa: F401  (registers Model B's preprocessing layer)
+    from agecourse.course_models import register_layers
 
+    register_layers()  # Model B's preprocessing layer
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         full = Path(tmp) / "full.keras"
@@ -126,9 +127,9 @@ def train(key: str, args: argparse.Namespace) -> int:
     print(f"Data: {len(loaded.images)} accepted, {len(loaded.rejects)} rejected; split {split.sizes()}", flush=True)
     train_start = time.monotonic()
     if key == "a":
-        from agecourse import pipeline
+        from agecourse import recipes
 
-        model, history = pipeline.train_model_a(settings, split, verbose=2)
+        model, history = recipes.train_model_a(settings, split, verbose=2)
         histories = {"train": history}
         size = settings.image_size
         recipe = {
@@ -147,9 +148,10 @@ def train(key: str, args: argparse.Namespace) -> int:
         }
         info = {}
     else:
-        from agecourse import transfer as tr
+        from agecourse import recipes
+        from agecourse.backbones import find_weights
 
-        weights = tr.find_weights(
+        weights = find_weights(
             settings.transfer_backbone,
             settings.transfer_alpha,
             settings.transfer_image_size,
@@ -159,11 +161,11 @@ def train(key: str, args: argparse.Namespace) -> int:
             print(f"ERROR: no MobileNetV2 alpha {settings.transfer_alpha} ImageNet weights in {args.weights_dir}")
             return 2
         set_seed(settings.seed)
-        model = tr.build_model_b_for(settings, split, weights=weights)
-        frozen, finetune, info = tr.train_cached_for(settings, model, split, verbose=2)
+        model = recipes.build_model_b_for(settings, split, weights=weights)
+        frozen, finetune, info = recipes.train_cached_for(settings, model, split, verbose=2)
         histories = {"frozen": frozen, "finetune": finetune}
         size = settings.transfer_image_size
-        first, second = tr.learning_rates_for(settings)
+        first, second = recipes.learning_rates_for(settings)
         recipe = {
             "backbone": settings.transfer_backbone,
             "alpha": settings.transfer_alpha,
@@ -187,7 +189,6 @@ def train(key: str, args: argparse.Namespace) -> int:
     keras.backend.clear_session()
 
     # The test split, scored once, with the shipped file itself.
-    import agecourse.transfer  # noqa: F401
 
     shipped = keras.models.load_model(out, compile=False)
     test = make_dataset(split.test, size, settings.batch_size)

@@ -219,30 +219,18 @@ def overlap(images, names_seen: set[str] | None = None) -> int:
     return int(sum(Path(p).name in names_seen for p in images["path"]))
 
 
+def _which(name: str) -> str:
+    return {"model-a": "a", "model-b": "b"}[name]
+
+
 def _runtime_model(settings, name: str, split):
     """``(model or None, reason)``: a model of this kind that this runtime saved for ``settings``."""
-    if name == "model-a":
-        from agecourse.pipeline import get_model_a, saved_model_a_problem
+    from agecourse import artifacts
 
-        problem = saved_model_a_problem(settings)
-        return (None, problem) if problem else (get_model_a(settings, split=split, verbose=False), "")
-    model_file = settings.artifacts_dir / "model_b.keras"
-    if not model_file.exists():
-        return None, f"no saved Model B at {model_file}"
-    import keras
-
-    register_layers()
-    return keras.models.load_model(model_file), ""
-
-
-def _train_now(settings, name: str, split):
-    if name == "model-a":
-        from agecourse.pipeline import get_model_a
-
-        return get_model_a(settings, split=split, retrain=True)
-    from agecourse.transfer import get_model_b
-
-    return get_model_b(settings, split=split, retrain=True)
+    problem = artifacts.saved_model_problem(settings, _which(name))
+    if problem:
+        return None, problem
+    return artifacts.get_model(settings, _which(name), split=split, verbose=False), ""
 
 
 def for_lesson(settings, name: str = "model-a", split=None, retrain: bool | None = None, verbose: bool = True):
@@ -262,14 +250,14 @@ def for_lesson(settings, name: str = "model-a", split=None, retrain: bool | None
         raise CourseModelError(f"no shipped model called {name!r} (shipped: {', '.join(_KIND)})")
     if settings.profile == "ci":
         return _train_or_reuse_ci(settings, name, split), settings
-    if retrain is None:
-        from agecourse.pipeline import retrain_requested
+    from agecourse import artifacts
 
-        retrain = retrain_requested()
+    if retrain is None:
+        retrain = artifacts.retrain_requested()
     if retrain:
         if verbose:
             print(f"AGECOURSE_RETRAIN=1: training {_KIND[name]} now with the '{settings.profile}' recipe.")
-        return _train_now(settings, name, split), settings
+        return artifacts.get_model(settings, _which(name), split=split, retrain=True), settings
     model, reason = _runtime_model(settings, name, split)
     if model is not None:
         if verbose:
@@ -295,13 +283,9 @@ def for_lesson(settings, name: str = "model-a", split=None, retrain: bool | None
 
 def _train_or_reuse_ci(settings, name: str, split):
     """The ``ci`` profile's model: what the lessons always did there (fast, offline, synthetic)."""
-    if name == "model-a":
-        from agecourse.pipeline import get_model_a
+    from agecourse import artifacts
 
-        return get_model_a(settings, split=split)
-    from agecourse.transfer import get_model_b
-
-    return get_model_b(settings, split=split)
+    return artifacts.get_model(settings, _which(name), split=split)
 
 
 # --- the demo page --------------------------------------------------------------------------------
@@ -338,8 +322,8 @@ def demo_model(name: str = "model-b", path: str | os.PathLike | None = None):
     ``path`` or ``AGECOURSE_DEMO_MODEL`` chooses a ``.keras`` file of your own (a missing one is an
     error). Otherwise the shipped model ``name`` with its test MAE and short model card
     (:func:`about_html`). Only when the shipped file is missing or fails its hash check does the page
-    fall back to :func:`agecourse.deploy.demo_model` (a model this runtime trained, or a small one on
-    synthetic faces), and it says why.
+    fall back to :func:`agecourse.demo_app.demo_model` (a model this runtime trained, or a small one
+    on synthetic faces), and it says why.
     """
     from html import escape
 
@@ -351,7 +335,7 @@ def demo_model(name: str = "model-b", path: str | os.PathLike | None = None):
     try:
         return load(name), about_html(name)
     except CourseModelError as err:
-        from agecourse.deploy import demo_model as fallback
+        from agecourse.demo_app import demo_model as fallback
 
         model, about = fallback()
         return model, (
