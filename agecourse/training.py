@@ -327,57 +327,32 @@ def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
     return int(value)
 
 
-def compare_age_losses(
-    settings,
-    split,
-    losses=("mse", "mae", "huber"),
-    epochs: int = 1,
-    max_train: int | None = 2000,
-    verbose: int | str = 0,
-) -> pd.DataFrame:
-    """Lesson 07's quick experiment: a fresh Model A per age loss, same seed, data and budget.
+# --- lesson 08: hyperparameter search with Keras Tuner ------------------------------------------
 
-    Each model is compiled with :func:`agecourse.models.compile_model` (AdamW, that loss's
-    :func:`~agecourse.models.default_loss_weights`), trained for ``epochs`` on at most
-    ``max_train`` training images (a seeded sample) without callbacks, and scored on the whole
-    validation split. With one or two epochs the ranking is a hint, not a result: rerun with more
-    epochs before drawing conclusions.
+WIDTHS = (0.5, 1.0, 2.0)
 
-    Returns one row per loss: the loss weights, validation age MAE, validation gender accuracy and
-    the seconds it took.
-    """
-    import time
 
+def model_a_hypermodel(settings, age_init: float):
+    """A Keras Tuner build function for Model A: the recipe in ``settings`` with two choices left
+    open, the learning rate (log-uniform, 3e-4 to 1e-2) and the width (every filter count of
+    ``settings.model_filters`` times 0.5, 1 or 2). Everything else is lesson 06-07's Model A."""
+    from agecourse.pipeline import build_model_a_for
+
+    def build(hp):
+        learning_rate = hp.Float("learning_rate", 3e-4, 1e-2, sampling="log")
+        width = hp.Choice("width", list(WIDTHS))
+        filters = tuple(max(4, round(f * width)) for f in settings.model_filters)
+        recipe = settings.replace(model_filters=filters, learning_rate=learning_rate)
+        return build_model_a_for(recipe, age_init=age_init)
+
+    return build
+
+
+def tuner_table(tuner) -> pd.DataFrame:
+    """One row per finished Keras Tuner trial, best first: its hyperparameters and its score
+    (the tuner's objective, e.g. the lowest validation loss of the trial)."""
     import pandas as pd
 
-    from agecourse.data import make_dataset
-    from agecourse.models import build_model_a, compile_model, default_loss_weights
-
-    train_images = split.train
-    if max_train is not None and len(train_images) > max_train:
-        train_images = train_images.sample(max_train, random_state=settings.seed).reset_index(drop=True)
-    train = make_dataset(train_images, settings.image_size, settings.batch_size, shuffle=True, seed=settings.seed)
-    val = make_dataset(split.val, settings.image_size, settings.batch_size)
-    rows = []
-    for loss in losses:
-        set_seed(settings.seed)
-        model = build_model_a(
-            settings.image_size, filters=settings.model_filters, age_init=float(train_images["age"].mean())
-        )
-        weights = default_loss_weights(loss)
-        compile_model(model, learning_rate=settings.learning_rate, age_loss=loss, loss_weights=weights)
-        start = time.perf_counter()
-        model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
-        scores = model.evaluate(val, verbose=0, return_dict=True)
-        rows.append(
-            {
-                "age loss": loss,
-                "loss weights (age:gender)": f"{weights['age']:g}:{weights['gender']:g}",
-                "epochs": epochs,
-                "train images": len(train_images),
-                "val age MAE": scores["age_mae"],
-                "val gender accuracy": scores["gender_accuracy"],
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-        )
-    return pd.DataFrame(rows).set_index("age loss")
+    trials = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
+    rows = [{"trial": t.trial_id, **t.hyperparameters.values, "score": t.score} for t in trials]
+    return pd.DataFrame(rows).set_index("trial")
