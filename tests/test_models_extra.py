@@ -247,11 +247,12 @@ def test_train_model_with_cosine_schedule_records_the_planned_rates():
 
 def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, image_writer):
     keras_tuner = pytest.importorskip("keras_tuner")
+    from agecourse import tuning
     from agecourse.config import get_settings
     from agecourse.pipeline import datasets
 
     settings = get_settings("ci", image_size=16, batch_size=8, model_filters=(4, 8))
-    build = training.model_a_hypermodel(settings, age_init=30.0)
+    build = tuning.model_a_hypermodel(settings, age_init=30.0)
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", 2e-3)
     hp.Fixed("width", 2.0)
@@ -266,7 +267,7 @@ def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, image_writer
         build, objective="val_loss", max_trials=2, seed=1, directory=tmp_path / "tuner", overwrite=True
     )
     tuner.search(train, validation_data=val, epochs=1, verbose=0)
-    table = training.tuner_table(tuner)
+    table = tuning.tuner_table(tuner)
     assert len(table) == 2 and {"learning_rate", "width", "score"} <= set(table.columns)
     assert table["score"].is_monotonic_increasing, "best (lowest validation loss) first"
-    assert table["width"].isin(training.WIDTHS).all() and table["learning_rate"].between(3e-4, 1e-2).all()
+    assert table["width"].isin(tuning.WIDTHS).all() and table["learning_rate"].between(3e-4, 1e-2).all()

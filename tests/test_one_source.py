@@ -26,7 +26,7 @@ SHOWN = {
     "05_augment": {"make_augmentation": "augment"},
     "06_build_cnn": {"conv_block": "models", "add_heads": "models", "build_model_a": "models"},
     "07_compile": {"make_age_loss": "models", "compile_model": "models"},
-    "08_train": {"cosine_schedule": "training", "make_callbacks": "training", "model_a_hypermodel": "training"},
+    "08_train": {"cosine_schedule": "training", "make_callbacks": "training", "model_a_hypermodel": "tuning"},
     "09_evaluate": {"top_losses": "explain", "plot_top_losses": "explain"},
     "11_gradcam": {
         "make_gradcam_model": "explain",

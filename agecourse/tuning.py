@@ -1,0 +1,42 @@
+"""Hyperparameter search for Model A with Keras Tuner (lesson 08).
+
+:func:`model_a_hypermodel` is the recipe of :func:`agecourse.pipeline.build_model_a_for` with the
+learning rate and the width left open; ``keras_tuner.RandomSearch`` draws combinations and keeps the
+one with the lowest validation loss. :func:`tuner_table` lists the finished trials.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agecourse.pipeline import build_model_a_for
+
+if TYPE_CHECKING:  # pandas is imported lazily by tuner_table
+    import pandas as pd
+
+WIDTHS = (0.5, 1.0, 2.0)
+
+
+def model_a_hypermodel(settings, age_init: float):
+    """A Keras Tuner build function for Model A: the recipe in ``settings`` with two choices left
+    open, the learning rate (log-uniform, 3e-4 to 1e-2) and the width (every filter count of
+    ``settings.model_filters`` times 0.5, 1 or 2). Everything else is lesson 06-07's Model A."""
+
+    def build(hp):
+        learning_rate = hp.Float("learning_rate", 3e-4, 1e-2, sampling="log")
+        width = hp.Choice("width", list(WIDTHS))
+        filters = tuple(max(4, round(f * width)) for f in settings.model_filters)
+        recipe = settings.replace(model_filters=filters, learning_rate=learning_rate)
+        return build_model_a_for(recipe, age_init=age_init)
+
+    return build
+
+
+def tuner_table(tuner) -> pd.DataFrame:
+    """One row per finished Keras Tuner trial, best first: its hyperparameters and its score
+    (the tuner's objective, e.g. the lowest validation loss of the trial)."""
+    import pandas as pd
+
+    trials = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
+    rows = [{"trial": t.trial_id, **t.hyperparameters.values, "score": t.score} for t in trials]
+    return pd.DataFrame(rows).set_index("trial")
