@@ -77,9 +77,11 @@ def add_heads(
     """
     regularizer = keras.regularizers.L2(l2) if l2 else None
 
-    def hidden(task):
-        x = layers.Dense(dense_units, activation=activation, kernel_regularizer=regularizer, name=f"{task}_dense")
-        return layers.Dropout(dropout, name=f"{task}_dropout")(x(features))
+    def hidden(task):  # the head's own dense layer and dropout
+        x = layers.Dense(dense_units, activation=activation, kernel_regularizer=regularizer, name=f"{task}_dense")(
+            features
+        )
+        return layers.Dropout(dropout, name=f"{task}_dropout")(x)
 
     x = hidden("age")
     start = keras.initializers.Constant(age_init)
