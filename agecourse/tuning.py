@@ -7,7 +7,10 @@ one with the lowest validation loss. :func:`tuner_table` lists the finished tria
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
+
+import keras
 
 from agecourse.pipeline import build_model_a_for
 
@@ -40,3 +43,32 @@ def tuner_table(tuner) -> pd.DataFrame:
     trials = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
     rows = [{"trial": t.trial_id, **t.hyperparameters.values, "score": t.score} for t in trials]
     return pd.DataFrame(rows).set_index("trial")
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Record ``(epoch, seconds)`` for every epoch of every trial, validation included.
+
+    Keras Tuner deep-copies the callbacks for each trial; every copy appends to the same list,
+    ``seconds``, so one object collects the whole search. The first epoch of a trial also pays for
+    building and tracing the model; later epochs show what an epoch costs in steady state.
+    """
+
+    def __init__(self, seconds: list | None = None):
+        super().__init__()
+        self.seconds = [] if seconds is None else seconds
+
+    def __deepcopy__(self, memo):
+        return EpochTimes(self.seconds)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append((epoch, time.perf_counter() - self._start))
+
+    def steady_epoch_seconds(self) -> float:
+        """Median seconds of the epochs after each trial's first (NaN when every trial ran one epoch)."""
+        import numpy as np
+
+        later = [seconds for epoch, seconds in self.seconds if epoch > 0]
+        return float(np.median(later)) if later else float("nan")

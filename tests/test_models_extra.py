@@ -266,8 +266,11 @@ def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, image_writer
     tuner = keras_tuner.RandomSearch(
         build, objective="val_loss", max_trials=2, seed=1, directory=tmp_path / "tuner", overwrite=True
     )
-    tuner.search(train, validation_data=val, epochs=1, verbose=0)
+    timer = tuning.EpochTimes()
+    tuner.search(train, validation_data=val, epochs=2, callbacks=[timer], verbose=0)
     table = tuning.tuner_table(tuner)
+    assert [epoch for epoch, _ in timer.seconds] == [0, 1, 0, 1], "one list for every trial's epochs"
+    assert timer.steady_epoch_seconds() > 0
     assert len(table) == 2 and {"learning_rate", "width", "score"} <= set(table.columns)
     assert table["score"].is_monotonic_increasing, "best (lowest validation loss) first"
     assert table["width"].isin(tuning.WIDTHS).all() and table["learning_rate"].between(3e-4, 1e-2).all()
