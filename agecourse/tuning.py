@@ -1,6 +1,6 @@
 """Hyperparameter search for Model A with Keras Tuner (lesson 08).
 
-:func:`model_a_hypermodel` is the recipe of :func:`agecourse.pipeline.build_model_a_for` with the
+:func:`model_a_hypermodel` is the recipe of :func:`agecourse.recipes.build_model_a_for` with the
 learning rate and the width left open; ``keras_tuner.RandomSearch`` draws combinations and keeps the
 one with the lowest validation loss. :func:`tuner_table` lists the finished trials.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from agecourse.pipeline import build_model_a_for
+from agecourse.recipes import build_model_a_for
 
 if TYPE_CHECKING:  # pandas is imported lazily by tuner_table
     import pandas as pd

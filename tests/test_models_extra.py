@@ -103,22 +103,6 @@ def _tiny_split(tmp_path, image_writer, n=30):
     )
 
 
-def test_get_model_a_loads_what_lesson_08_saves(tmp_path, monkeypatch, capsys):
-    """Lesson 08 saves to ``settings.artifacts_dir / "model_a.keras"``; lessons 09-13 must find it there."""
-    from agecourse.config import get_settings
-    from agecourse.pipeline import get_model_a
-
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
-    settings = get_settings("ci")
-    saved = models.build_model_a(settings.image_size, filters=(4,), dense_units=4, name="saved_by_lesson_08")
-    path = settings.artifacts_dir / "model_a.keras"
-    path.parent.mkdir(parents=True)
-    saved.save(path)
-    loaded = get_model_a(settings)
-    assert "Loaded the saved Model A" in capsys.readouterr().out
-    assert loaded.name == "saved_by_lesson_08"
-
-
 class _FakeClock:
     def __init__(self):
         self.now = 0.0
@@ -249,7 +233,7 @@ def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, image_writer
     keras_tuner = pytest.importorskip("keras_tuner")
     from agecourse import tuning
     from agecourse.config import get_settings
-    from agecourse.pipeline import datasets
+    from agecourse.recipes import datasets
 
     settings = get_settings("ci", image_size=16, batch_size=8, model_filters=(4, 8))
     build = tuning.model_a_hypermodel(settings, age_init=30.0)

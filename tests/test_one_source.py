@@ -28,7 +28,7 @@ SHOWN = {
     "07_compile": {"make_age_loss": "models", "compile_model": "models"},
     "08_train": {"cosine_schedule": "training", "make_callbacks": "training", "model_a_hypermodel": "tuning"},
     "09_evaluate": {"top_losses": "explain", "plot_top_losses": "explain"},
-    "10_transfer": {"set_trainable_top": "transfer", "split_model": "transfer", "cached_features": "transfer"},
+    "10_transfer": {"set_trainable_top": "transfer", "split_model": "transfer", "cached_features": "transfer_training"},
     "11_gradcam": {
         "make_gradcam_model": "explain",
         "head_logits": "explain",
