@@ -91,8 +91,8 @@ def choose_gap(val_table) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
-    parser.add_argument("--epochs", type=int, default=12, help="epoch cap of each arm (cosine over it)")
-    parser.add_argument("--minutes-per-arm", type=float, default=30.0, help="safety wall-clock cap per arm")
+    parser.add_argument("--epochs", type=int, default=10, help="epoch cap of each arm (cosine over it)")
+    parser.add_argument("--minutes-per-arm", type=float, default=40.0, help="safety wall-clock cap per arm")
     parser.add_argument("--group-power", type=float, default=1.0, help="strength of the race x gender balance")
     parser.add_argument("--max-weight", type=float, default=10.0, help="clip of the combined weights (mean 1)")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
