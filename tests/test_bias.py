@@ -223,3 +223,55 @@ def test_compare_models_side_by_side(table):
         bias.compare_models({"A": table, "B": table.iloc[:3]})
     with pytest.raises(ValueError, match="metric must be one of"):
         bias.compare_models({"A": table}, metric="speed")
+
+
+# --- intervals and paired before/after changes -------------------------------------------------
+
+
+def test_group_labels_follow_the_grouping(table):
+    assert bias.group_labels(table, "race").tolist()[:3] == ["White", "White", "Black"]
+    assert bias.group_labels(table, ("gender", "race")).iloc[6] == "female / Black"
+    assert bias.group_labels(table, ("race", "gender")).iloc[6] == "Black / female"
+
+
+def test_group_intervals_bracket_each_group_value(table):
+    intervals = bias.group_intervals(table, "race", n_resamples=500, min_count=3).set_index("group")
+    assert intervals.index.tolist() == ["all", "White", "Black"]
+    white = intervals.loc["White"]
+    assert white["count"] == 4 and white["age_mae"] == pytest.approx(5.25)
+    assert white["age_mae_low"] <= 5.25 <= white["age_mae_high"] and white["age_mae_high"] > white["age_mae_low"]
+    assert white["gender_accuracy"] == pytest.approx(0.5)
+    assert 0 <= white["gender_accuracy_low"] < 0.5 < white["gender_accuracy_high"] <= 1
+    assert intervals.loc["all", "count"] == 8 and bool(intervals.loc["all", "reliable"])
+    # A group whose every face has the same error has a zero-width interval.
+    constant = table.assign(age_pred=table["age"] + 3.0)
+    fixed = bias.group_intervals(constant, "gender", n_resamples=200).set_index("group")
+    assert fixed.loc["male", "age_mae_low"] == fixed.loc["male", "age_mae_high"] == pytest.approx(3.0)
+
+
+def test_paired_group_changes(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    changes = bias.paired_group_changes(table, perfect.iloc[::-1], "race", n_resamples=500, min_count=3)
+    white = changes.set_index("group").loc["White"]
+    assert white["age_mae_before"] == pytest.approx(5.25) and white["age_mae_after"] == 0
+    assert white["age_mae_change"] == pytest.approx(-5.25)
+    assert white["age_mae_change_low"] <= -5.25 <= white["age_mae_change_high"] < 0
+    assert white["gender_accuracy_change"] == pytest.approx(0.5)
+    same = bias.paired_group_changes(table, table, "gender", n_resamples=100)
+    assert (same["age_mae_change"] == 0).all() and (same["age_mae_change_low"] == 0).all()
+    with pytest.raises(ValueError, match="same test faces"):
+        bias.paired_group_changes(table, perfect.iloc[:5], "race")
+
+
+def test_gap_change_between_two_named_groups(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    gap = bias.gap_change(table, perfect, "race", "gender_accuracy", ("White", "Black"), n_resamples=500)
+    # White: 2 of 4 right (0.5); Black: 3 of 4 right (0.75); a perfect model closes the gap.
+    assert gap["gap_before"] == pytest.approx(-0.25) and gap["gap_after"] == 0
+    assert gap["change"] == pytest.approx(0.25) and gap["count_first"] == gap["count_second"] == 4
+    assert gap["gap_before_low"] <= -0.25 <= gap["gap_before_high"]
+    assert gap["gap_after_low"] == gap["gap_after_high"] == 0
+    with pytest.raises(ValueError, match="no test faces in group 'Asian'"):
+        bias.gap_change(table, perfect, "race", "gender_accuracy", ("White", "Asian"))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        bias.gap_change(table, perfect, "race", "false_positive_rate", ("White", "Black"))
