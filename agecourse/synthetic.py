@@ -124,7 +124,7 @@ _SKIN_RAMP = np.array(
 # determine the label, as in real photographs.
 _SKIN_TONE = {0: (0.18, 0.09), 1: (0.80, 0.10), 2: (0.30, 0.09), 3: (0.55, 0.12), 4: (0.45, 0.17)}
 # Hair and iris colours: one distribution for everyone (the race code sets only the skin tone).
-_HAIR = [((22, 18, 16), 5), ((50, 35, 25), 3), ((80, 55, 35), 2), ((130, 90, 55), 1), ((200, 165, 100), 1)]
+_HAIR = [((20, 16, 14), 6), ((40, 28, 20), 3), ((70, 48, 30), 2), ((110, 78, 45), 1), ((185, 150, 90), 1)]
 _EYES = [((50, 32, 22), 6), ((95, 60, 35), 2), ((90, 120, 80), 1), ((70, 110, 160), 1)]
 _CLOTHES = [
     (40, 60, 120),
