@@ -358,7 +358,7 @@ def section_bias(result: dict | None) -> list[str]:
     for metric in ("age_mae", "gender_accuracy"):
         change = span(overall[f"{metric}_change"], overall[f"{metric}_change_low"], overall[f"{metric}_change_high"])
         lines.append(
-            f"| overall {metric.replace('_', ' ')} | {overall[f'{metric}_before']:.3f} "
+            f"| overall {metric.replace('_', ' ').replace('mae', 'MAE')} | {overall[f'{metric}_before']:.3f} "
             f"| {overall[f'{metric}_after']:.3f} | {change} |"
         )
     for gap in result["comparison"]["targeted_gaps"]:
