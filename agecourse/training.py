@@ -202,7 +202,7 @@ def train_model(
         epochs=epochs,
         learning_rate=learning_rate,
     ) + list(extra_callbacks)
-    # The datasets shuffle themselves (agecourse.pipeline.datasets); fit's own shuffle does not apply.
+    # The datasets shuffle themselves (agecourse.recipes.datasets); fit's own shuffle does not apply.
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False
     )

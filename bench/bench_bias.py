@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from agecourse import evaluate as ev
     from agecourse.config import get_settings
     from agecourse.data import load_course_data, make_dataset, split_dataset
-    from agecourse.pipeline import train_model_a
+    from agecourse.recipes import train_model_a
 
     overrides = {}
     for item in args.set:

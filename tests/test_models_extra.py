@@ -141,22 +141,6 @@ def test_compare_age_losses_trains_one_model_per_loss(tmp_path, image_writer):
     assert (table["val age MAE"] > 0).all() and table["val gender accuracy"].between(0, 1).all()
 
 
-def test_get_model_a_loads_what_lesson_08_saves(tmp_path, monkeypatch, capsys):
-    """Lesson 08 saves to ``settings.artifacts_dir / "model_a.keras"``; lessons 09-13 must find it there."""
-    from agecourse.config import get_settings
-    from agecourse.pipeline import get_model_a
-
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
-    settings = get_settings("ci")
-    saved = models.build_model_a(settings.image_size, filters=(4,), dense_units=4, name="saved_by_lesson_08")
-    path = settings.artifacts_dir / "model_a.keras"
-    path.parent.mkdir(parents=True)
-    saved.save(path)
-    loaded = get_model_a(settings)
-    assert "Loaded the saved Model A" in capsys.readouterr().out
-    assert loaded.name == "saved_by_lesson_08"
-
-
 class _FakeClock:
     def __init__(self):
         self.now = 0.0

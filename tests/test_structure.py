@@ -4,6 +4,7 @@ importable on its own, every module listed in the package's module table."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,13 @@ def test_every_module_imports_in_a_fresh_interpreter():
         [sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300, cwd=PACKAGE.parent
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_package_docstring_lists_every_module_once():
+    listed = re.findall(r"^``(\w+)``  ", agecourse.__doc__, re.M)  # the rows of the module table
+    modules = sorted(
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and not path.name.startswith("__")) or (path / "__init__.py").is_file()
+    )
+    assert sorted(listed) == modules
