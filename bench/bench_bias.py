@@ -192,10 +192,19 @@ def main(argv: list[str] | None = None) -> int:
         }
     before, after = tables["a"], tables["b"]
     gap_choice = choose_gap(val_tables["a"])
-    pairs = [("validation choice", "race", "gender_accuracy", tuple(gap_choice["chosen"]["groups"]))]
-    if tuple(gap_choice["chosen"]["groups"]) != ISSUE_PAIR[2]:
-        pairs.append(("issue 15 pair", *ISSUE_PAIR))
-    pairs.append(("intersection, worst reliable vs best (validation)", *_intersection_pair(val_tables["a"])))
+    chosen = tuple(gap_choice["chosen"]["groups"])
+    candidates = [
+        ("validation choice", "race", "gender_accuracy", chosen),
+        ("issue 15 pair", *ISSUE_PAIR),
+        ("intersection, worst reliable vs best (validation)", *_intersection_pair(val_tables["a"])),
+    ]
+    # Only pairs of two different groups that are present in the test split (a small trial may lack some).
+    present = {by: set(bias.group_labels(before, by)) for by in ("race", ("race", "gender"))}
+    pairs, seen = [], set()
+    for label, by, metric, groups in candidates:
+        if len(set(groups)) == 2 and set(groups) <= present[by] and (by, groups) not in seen:
+            pairs.append((label, by, metric, groups))
+            seen.add((by, groups))
     result = {
         "data": {
             "folder": str(args.data),
@@ -258,6 +267,8 @@ def _intersection_pair(val_table) -> tuple:
 
     groups = bias.group_metrics(val_table, ("race", "gender"))
     groups = groups[groups["reliable"]]
+    if len(groups) < 2:
+        return ("race", "gender"), "gender_accuracy", ()
     high = groups.loc[groups["gender_accuracy"].idxmax(), "group"]
     low = groups.loc[groups["gender_accuracy"].idxmin(), "group"]
     return ("race", "gender"), "gender_accuracy", (high, low)
