@@ -21,9 +21,7 @@ groups stay visible but marked; :func:`fairness_gaps` says whether a gap involve
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -487,74 +485,6 @@ def gap_change(
     for name, values in (("gap_before", gaps_a), ("gap_after", gaps_b), ("change", gaps_b - gaps_a)):
         result[f"{name}_low"], result[f"{name}_high"] = _percentiles(values, level)
     return result
-
-
-BENCHMARK_FILE = "bench/results/bias.json"
-
-
-def load_benchmark(path: str | os.PathLike | None = None, download: bool = True) -> dict:
-    """The real-faces bias benchmark (``bench/bench_bias.py``) that lesson 12 reads.
-
-    Looks at ``path`` if given, else at ``bench/results/bias.json`` in this checkout of the course;
-    where the package was installed without the repository (Colab), it downloads the file of the
-    course's own version from GitHub (``download=False`` to forbid that). Raises
-    ``FileNotFoundError`` naming the places it tried.
-    """
-
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.exists():
-            raise FileNotFoundError(f"{file}: no bias benchmark results there (run bench/bench_bias.py)")
-        return _parse_benchmark(file.read_text(encoding="utf-8"), str(file))
-    local = Path(__file__).resolve().parents[1] / BENCHMARK_FILE
-    if local.exists():
-        return _parse_benchmark(local.read_text(encoding="utf-8"), str(local))
-    if not download:
-        raise FileNotFoundError(f"{local}: no bias benchmark results (run bench/bench_bias.py)")
-    from urllib.error import URLError
-    from urllib.request import urlopen
-
-    from agecourse.notebook import COURSE_REF, COURSE_REPO
-
-    url = f"https://raw.githubusercontent.com/{COURSE_REPO}/{COURSE_REF}/{BENCHMARK_FILE}"
-    try:
-        with urlopen(url, timeout=30) as response:
-            text = response.read().decode("utf-8")
-    except (URLError, OSError) as err:
-        raise FileNotFoundError(f"no bias benchmark results at {local} and {url} failed ({err})") from err
-    return _parse_benchmark(text, url)
-
-
-def _parse_benchmark(text: str, where: str) -> dict:
-    import json
-
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{where}: not a JSON file ({err})") from err
-    missing = {"arms", "comparison", "settings", "data"} - set(results)
-    if missing:
-        raise ValueError(f"{where}: not a bias benchmark result (missing {', '.join(sorted(missing))})")
-    return results
-
-
-def benchmark_groups(results: dict, grouping: str, arm: str = "a") -> pd.DataFrame:
-    """One arm's per-group table (with 95 % intervals) from :func:`load_benchmark`'s results.
-
-    ``grouping`` is ``"gender"``, ``"race"``, ``"age_band"`` or ``"race_x_gender"``; ``arm`` is ``"a"``
-    (age-band weights) or ``"b"`` (plus the race x gender balance)."""
-    try:
-        return pd.DataFrame(results["arms"][arm]["groups"][grouping])
-    except KeyError as err:
-        raise KeyError(f"the bias benchmark has no {grouping!r} groups for arm {arm!r} ({err})") from None
-
-
-def benchmark_changes(results: dict, grouping: str) -> pd.DataFrame:
-    """Per-group before (arm a) / after (arm b) metrics with paired 95 % intervals of the change."""
-    try:
-        return pd.DataFrame(results["comparison"]["paired_changes"][grouping])
-    except KeyError as err:
-        raise KeyError(f"the bias benchmark has no paired changes for {grouping!r} ({err})") from None
 
 
 def plot_group_intervals(tables: dict[str, pd.DataFrame], metric: str = "gender_accuracy", title: str | None = None):

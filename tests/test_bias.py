@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agecourse import bias
+from agecourse import bias, bias_results
 
 # A hand-made predictions table whose per-group numbers are worked out in the comments.
 #   row gender race   age pred  gender_pred  error  note
@@ -338,33 +338,33 @@ def test_load_benchmark_reads_and_checks_a_results_file(tmp_path, table):
 
     good = tmp_path / "bias.json"
     good.write_text(json.dumps(_fake_results(table)))
-    results = bias.load_benchmark(good)
-    assert bias.benchmark_groups(results, "race", "a")["group"].tolist() == ["all", "White", "Black"]
-    changes = bias.benchmark_changes(results, "race").set_index("group")
+    results = bias_results.load(good)
+    assert bias_results.groups(results, "race", "a")["group"].tolist() == ["all", "White", "Black"]
+    changes = bias_results.changes(results, "race").set_index("group")
     assert changes.loc["White", "age_mae_change"] == pytest.approx(-5.25)
     with pytest.raises(KeyError, match="no 'age_band' groups for arm 'a'"):
-        bias.benchmark_groups(results, "age_band", "a")
+        bias_results.groups(results, "age_band", "a")
     with pytest.raises(KeyError, match="no paired changes for 'gender'"):
-        bias.benchmark_changes(results, "gender")
+        bias_results.changes(results, "gender")
     with pytest.raises(FileNotFoundError, match="missing.json"):
-        bias.load_benchmark(tmp_path / "missing.json")
+        bias_results.load(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not a JSON file"):
-        bias.load_benchmark(tmp_path / "bad.json")
+        bias_results.load(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text('{"benchmark": "speed"}')
     with pytest.raises(ValueError, match="not a bias benchmark result"):
-        bias.load_benchmark(tmp_path / "other.json")
+        bias_results.load(tmp_path / "other.json")
 
 
 def test_committed_benchmark_results_are_complete():
     """The file lesson 12 reads: both arms, every grouping, intervals, and the targeted gaps."""
-    path = Path(__file__).resolve().parents[1] / bias.BENCHMARK_FILE
+    path = Path(__file__).resolve().parents[1] / bias_results.BENCHMARK_FILE
     if not path.exists():
         pytest.skip(f"{path} has not been produced yet (bench/bench_bias.py)")
-    results = bias.load_benchmark(path, download=False)
+    results = bias_results.load(path, download=False)
     for arm in ("a", "b"):
         for grouping in ("gender", "race", "age_band", "race_x_gender"):
-            groups = bias.benchmark_groups(results, grouping, arm)
+            groups = bias_results.groups(results, grouping, arm)
             assert (groups["age_mae_low"] <= groups["age_mae"]).all() and (
                 groups["age_mae"] <= groups["age_mae_high"]
             ).all()
