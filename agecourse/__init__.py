@@ -16,14 +16,16 @@ module                 what it does                                             
 ``balance``            capping, re-sampling and sample weights for the age imbalance     04
 ``augment``            Keras augmentation layers                                         05
 ``models``             Model A (multi-task CNN), its heads, losses and compiling         06, 07
+``loss_demos``         loss curves, outliers, loss and gradient scales of the two heads  07
 ``training``           seeds, callbacks, learning-rate schedules, time budget, curves    08
+``tuning``             Keras Tuner search over Model A's learning rate and width         08
 ``recipes``            the profile's recipe: datasets, build and train Model A and B     08, 10
 ``artifacts``          saved split, Model A / B and histories, with a fit check          03, 08, 10
 ``evaluate``           predictions table, metrics, per-band errors, plots                09
 ``backbones``          ImageNet backbones: registry, input scaling layer, weights        10
 ``transfer``           Model B: build on a backbone, freeze / unfreeze, cut in two       10
 ``transfer_training``  Model B's two-phase training, on images or cached features        10
-``explain``            Grad-CAM heat maps for both heads                                 11
+``explain``            Grad-CAM heat maps for both heads; the worst predictions          09, 11
 ``bias``               errors per group of people, and one mitigation                    12
 ``bias_results``       the real-faces bias benchmark's results file                      12
 ``deploy``             read photos, detect faces, predict, draw, TensorFlow Lite         13
