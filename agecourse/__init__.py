@@ -11,6 +11,7 @@ module                 what it does                                             
 ``archive``            safe extraction of .zip / .tar.gz                                 01
 ``download``           checksummed downloads of UTKFace with fallback mirrors            01
 ``synthetic``          synthetic faces (not real people) for offline runs                01
+``face_drawing``       the drawing steps of one synthetic face (race code: skin only)    01
 ``explore``            tables and plots for looking at the data                          01-03, 05
 ``balance``            capping, re-sampling and sample weights for the age imbalance     04
 ``augment``            Keras augmentation layers                                         05
@@ -26,6 +27,7 @@ module                 what it does                                             
 ``transfer_training``  Model B's two-phase training, on images or cached features        10
 ``explain``            Grad-CAM heat maps for both heads; the worst predictions          09, 11
 ``bias``               errors per group of people, and one mitigation                    12
+``bias_results``       the real-faces bias benchmark's results file                      12
 ``deploy``             read photos, detect faces, predict, draw, TensorFlow Lite         13
 ``example_photos``     example photos made of synthetic faces, image file encodings      13
 ``demo_app``           the ipywidgets app and the demo page's model                      13

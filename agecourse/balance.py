@@ -16,6 +16,10 @@ young. Four remedies, each a function that returns a **new** table and never edi
   frequency (smoothed by a power, optionally clipped) and normalised to mean 1: nothing is thrown
   away or repeated, and :func:`agecourse.data.make_dataset` passes the weights to the loss.
 
+The same idea works for any other labelled grouping: :func:`add_group_weights` gives every
+gender x race cell (or race alone) the same total weight, optionally on top of the age-band weights
+(lesson 12's mitigation of a gap between groups of people).
+
 Balance only the **training** part. Validation and test must keep the real distribution, or the
 reported error no longer describes the data the model will meet.
 """
@@ -166,6 +170,73 @@ def add_sample_weights(
     per_band = band_weights(images, power=power, max_weight=max_weight, edges=edges)
     bands = bands_of(images, edges).astype(str)
     return images.assign(**{column: bands.map(per_band).astype("float64").to_numpy()})
+
+
+GROUP_COLUMNS = ("gender", "race")
+
+
+def group_weights(
+    images: pd.DataFrame,
+    by: str | Sequence[str] = ("race", "gender"),
+    power: float = 1.0,
+) -> pd.Series:
+    """One raw weight per row, ``(1 / size of its group) ** power``, for the groups of ``by``
+    (``"race"``, ``"gender"`` or both); indexed like ``images``, not yet scaled.
+
+    ``power=1`` gives every group the same total weight (balanced), ``0.5`` a softer square-root
+    version, ``0`` weight 1 everywhere. :func:`add_group_weights` scales them to mean 1.
+    """
+    columns = [by] if isinstance(by, str) else list(by)
+    bad = [c for c in columns if c not in GROUP_COLUMNS]
+    if bad or not columns:
+        raise ValueError(f"group by one or more of {', '.join(GROUP_COLUMNS)}, got {by!r}")
+    missing = [c for c in columns if c not in images]
+    if missing:
+        raise ValueError(f"the table has no {', '.join(missing)} column to group by")
+    if power < 0:
+        raise ValueError(f"power must be >= 0, got {power}")
+    if len(images) == 0:
+        raise ValueError("cannot weight an empty table")
+    sizes = images.groupby(columns)[columns[0]].transform("size").astype(float)
+    return ((1.0 / sizes) ** power).rename("group_weight")
+
+
+def add_group_weights(
+    images: pd.DataFrame,
+    by: str | Sequence[str] = ("race", "gender"),
+    column: str = "weight",
+    power: float = 1.0,
+    max_weight: float | None = None,
+    combine: bool = False,
+) -> pd.DataFrame:
+    """A copy of ``images`` with per-image weights that balance the groups of ``by``.
+
+    With ``combine=True`` the new weights multiply the existing ``column`` (e.g. the age-band
+    weights of :func:`add_sample_weights`), so rare ages *and* rare groups count more. Either way
+    the result is scaled to mean 1 and, with ``max_weight``, clipped without changing the mean.
+    """
+    raw = group_weights(images, by=by, power=power).to_numpy(dtype=float)
+    if combine:
+        if column not in images:
+            raise ValueError(f"combine=True needs an existing {column!r} column to multiply")
+        existing = images[column].to_numpy(dtype=float)
+        if (existing <= 0).any() or not np.isfinite(existing).all():
+            raise ValueError(f"the {column!r} column must hold positive finite weights to combine with")
+        raw = raw * existing
+    return images.assign(**{column: _scale_to_mean_one(raw, max_weight)})
+
+
+def weight_shares(
+    images: pd.DataFrame, by: str | Sequence[str] = ("race", "gender"), weight: str = "weight"
+) -> pd.DataFrame:
+    """Per group of ``by``: ``images`` (count), ``image_share`` and ``weight_share`` (the share of the
+    total weight the group carries, i.e. how much it counts in the loss)."""
+    columns = [by] if isinstance(by, str) else list(by)
+    grouped = images.groupby(columns)
+    result = pd.DataFrame({"images": grouped.size(), "weight": grouped[weight].sum()})
+    result["image_share"] = result["images"] / result["images"].sum()
+    result["weight_share"] = result["weight"] / result["weight"].sum()
+    return result.drop(columns="weight")
 
 
 def compare(

@@ -289,6 +289,228 @@ def compare_models(
     return result
 
 
+def per_group(table: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Count, age MAE and gender accuracy of each group: one pandas ``groupby``."""
+    return (
+        table.assign(
+            abs_error=(table["age_pred"] - table["age"]).abs(),
+            correct=(table["gender_pred"] == table["gender"]).astype(float),
+        )
+        .groupby(by, observed=True)
+        .agg(count=("abs_error", "size"), age_mae=("abs_error", "mean"), gender_accuracy=("correct", "mean"))
+    )
+
+
+def group_labels(table: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:
+    """The group of every row as one string, as in :func:`group_metrics` (``"female / Black"`` for
+    ``by=("gender", "race")``), indexed like ``table``."""
+    attributes = _as_attributes(by)
+    named = with_group_names(table)
+    parts = [named[_NAMES[a]].astype(str) for a in attributes]
+    labels = parts[0]
+    for part in parts[1:]:
+        labels = labels + " / " + part
+    return labels.rename("group")
+
+
+def _correct_and_abs_error(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    abs_error = (table["age_pred"] - table["age"]).abs().to_numpy(dtype=np.float64)
+    correct = (table["gender_pred"].astype(int) == table["gender"].astype(int)).to_numpy(dtype=np.float64)
+    return abs_error, correct
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def group_intervals(
+    table: pd.DataFrame,
+    by: str | Sequence[str] = "race",
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    min_count: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """Age MAE and gender accuracy of every group with percentile bootstrap intervals.
+
+    Each group's faces are resampled with replacement ``n_resamples`` times (within the group, so
+    its size stays fixed): a group of 40 faces gets a wide interval, which is the honest answer to
+    "how sure are we of this number?". Returns one row per group (overall first) with ``count``,
+    ``age_mae``, ``age_mae_low``, ``age_mae_high``, ``gender_accuracy``, ``gender_accuracy_low``,
+    ``gender_accuracy_high`` and ``reliable``.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    abs_error, correct = _correct_and_abs_error(table)
+    order = ["all", *group_metrics(table, by, min_count)["group"]]
+    row_labels = group_labels(table, by).to_numpy()
+    for group in order:
+        mask = np.ones(len(table), bool) if group == "all" else row_labels == group
+        err, ok = abs_error[mask], correct[mask]
+        picks = rng.integers(0, len(err), size=(n_resamples, len(err)))
+        mae_low, mae_high = _percentiles(err[picks].mean(axis=1), level)
+        acc_low, acc_high = _percentiles(ok[picks].mean(axis=1), level)
+        rows.append(
+            {
+                "attribute": "overall" if group == "all" else " x ".join(_as_attributes(by)),
+                "group": group,
+                "count": int(mask.sum()),
+                "age_mae": float(err.mean()),
+                "age_mae_low": mae_low,
+                "age_mae_high": mae_high,
+                "gender_accuracy": float(ok.mean()),
+                "gender_accuracy_low": acc_low,
+                "gender_accuracy_high": acc_high,
+                "reliable": int(mask.sum()) >= min_count,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _paired(before: pd.DataFrame, after: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two predictions tables with rows in the same face order (paired by ``path``)."""
+    if "path" not in before or "path" not in after:
+        raise ValueError("before/after tables are paired by their 'path' column; one table has none")
+    a, b = before.set_index("path", drop=False), after.set_index("path", drop=False)
+    if a.index.has_duplicates or b.index.has_duplicates or set(a.index) != set(b.index):
+        raise ValueError("the before and after tables must hold the same test faces, once each")
+    return a.reset_index(drop=True), b.loc[a.index].reset_index(drop=True)
+
+
+INTERVAL_METRICS = ("age_mae", "gender_accuracy")  # the metrics with bootstrap intervals here
+
+
+def _metric_rows(table: pd.DataFrame, metric: str) -> np.ndarray:
+    if metric not in INTERVAL_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(INTERVAL_METRICS)}, got {metric!r}")
+    abs_error, correct = _correct_and_abs_error(table)
+    return abs_error if metric == "age_mae" else correct
+
+
+def paired_group_changes(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    by: str | Sequence[str] = "race",
+    metrics: Sequence[str] = ("age_mae", "gender_accuracy"),
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    min_count: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """Every group's metric before and after a remedy, and the change with a paired bootstrap interval.
+
+    The same faces are resampled for both tables (within each group), so the interval measures how
+    much the *models* differ on this group, not which faces happen to be in it. A change whose
+    interval contains 0 is not distinguishable from noise at this group size. Returns one row per
+    group (overall first) with ``count``, ``reliable`` and, per metric, ``<m>_before``,
+    ``<m>_after``, ``<m>_change`` (after - before), ``<m>_change_low`` and ``<m>_change_high``.
+    """
+    a, b = _paired(before, after)
+    labels = group_labels(a, by).to_numpy()
+    order = ["all", *group_metrics(a, by, min_count)["group"]]
+    values = {m: (_metric_rows(a, m), _metric_rows(b, m)) for m in metrics}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group in order:
+        mask = np.ones(len(a), bool) if group == "all" else labels == group
+        picks = rng.integers(0, int(mask.sum()), size=(n_resamples, int(mask.sum())))
+        row = {
+            "attribute": "overall" if group == "all" else " x ".join(_as_attributes(by)),
+            "group": group,
+            "count": int(mask.sum()),
+            "reliable": int(mask.sum()) >= min_count,
+        }
+        for m, (va, vb) in values.items():
+            diff = vb[mask] - va[mask]
+            low, high = _percentiles(diff[picks].mean(axis=1), level)
+            row.update(
+                {
+                    f"{m}_before": float(va[mask].mean()),
+                    f"{m}_after": float(vb[mask].mean()),
+                    f"{m}_change": float(diff.mean()),
+                    f"{m}_change_low": low,
+                    f"{m}_change_high": high,
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gap_change(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    by: str | Sequence[str],
+    metric: str,
+    groups: tuple[str, str],
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | str | int]:
+    """The gap ``metric(groups[0]) - metric(groups[1])`` before and after a remedy, with intervals.
+
+    Faces are resampled within each of the two groups (stratified, sizes fixed) and paired across the
+    two tables. Returns ``gap_before`` / ``gap_after`` with ``_low`` / ``_high`` bounds, ``change``
+    (after - before: towards 0 means the gap narrowed) with its interval, and the group sizes.
+    """
+    a, b = _paired(before, after)
+    labels = group_labels(a, by).to_numpy()
+    first, second = groups
+    masks = [labels == g for g in groups]
+    for group, mask in zip(groups, masks):
+        if not mask.any():
+            raise ValueError(f"no test faces in group {group!r} of {by!r}")
+    va, vb = _metric_rows(a, metric), _metric_rows(b, metric)
+    rng = np.random.default_rng(seed)
+    means_a, means_b = [], []
+    for mask in masks:
+        idx = np.flatnonzero(mask)
+        picks = idx[rng.integers(0, len(idx), size=(n_resamples, len(idx)))]
+        means_a.append(va[picks].mean(axis=1))
+        means_b.append(vb[picks].mean(axis=1))
+    gaps_a, gaps_b = means_a[0] - means_a[1], means_b[0] - means_b[1]
+    gap_a = float(va[masks[0]].mean() - va[masks[1]].mean())
+    gap_b = float(vb[masks[0]].mean() - vb[masks[1]].mean())
+    result: dict[str, float | str | int] = {
+        "attribute": " x ".join(_as_attributes(by)),
+        "metric": metric,
+        "groups": f"{first} minus {second}",
+        "count_first": int(masks[0].sum()),
+        "count_second": int(masks[1].sum()),
+        "gap_before": gap_a,
+        "gap_after": gap_b,
+        "change": gap_b - gap_a,
+    }
+    for name, values in (("gap_before", gaps_a), ("gap_after", gaps_b), ("change", gaps_b - gaps_a)):
+        result[f"{name}_low"], result[f"{name}_high"] = _percentiles(values, level)
+    return result
+
+
+def plot_group_intervals(tables: dict[str, pd.DataFrame], metric: str = "gender_accuracy", title: str | None = None):
+    """Each group's ``metric`` with its 95 % interval (:func:`group_intervals` tables), one marker
+    per table (e.g. before and after a remedy), side by side: overlapping bars mean the two values
+    are not clearly different at this group size."""
+    import matplotlib.pyplot as plt
+
+    first = next(iter(tables.values()))
+    groups = list(first["group"])
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(groups) + 2.5), 3.8))
+    offsets = np.linspace(-0.15, 0.15, len(tables)) if len(tables) > 1 else [0.0]
+    for (name, table), offset in zip(tables.items(), offsets):
+        table = table.set_index("group").reindex(groups)
+        x = np.arange(len(groups)) + offset
+        low = table[metric] - table[f"{metric}_low"]
+        high = table[f"{metric}_high"] - table[metric]
+        ax.errorbar(x, table[metric], yerr=[low, high], fmt="o", capsize=3, label=name)
+    labels = [f"{g}\n(n={n})" for g, n in zip(groups, first["count"])]
+    ax.set_xticks(np.arange(len(groups)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set(ylabel=metric.replace("_", " "), title=title or f"{metric.replace('_', ' ')} with 95 % intervals")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def train_with_table(
     settings, split, train_images: pd.DataFrame, sample_weight: str | None = None, verbose: int | str = "auto"
 ):

@@ -2,7 +2,7 @@
 MAE-per-age-band plot.
 
 Reads whatever exists (``pipeline``, ``speed``, ``notebooks_ci``, ``notebooks_cpu``, ``model_a``,
-``model_b`` JSON, and the models' ``*_predictions.csv``); anything missing is shown as "not run".
+``model_b``, ``bias`` JSON, and the models' ``*_predictions.csv``); anything missing is shown as "not run".
 The generated part of the README sits between two marker lines; the text around it is kept.
 
     python bench/bench_report.py
@@ -332,6 +332,45 @@ def section_quality(a: dict | None, b: dict | None, tables: dict[str, pd.DataFra
     return lines
 
 
+def section_bias(result: dict | None) -> list[str]:
+    """Lesson 12's real-faces mitigation (``bench_bias.py``): targeted gaps and the overall cost."""
+    lines = ["### Bias on real faces: age-band weights vs + race x gender balance", ""]
+    if result is None:
+        return [*lines, NOT_RUN, ""]
+
+    def span(value: float, low: float, high: float, digits: int = 3) -> str:
+        return f"{value:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f})"
+
+    arms = result["arms"]
+    lines += [
+        f"Model A, `cpu` profile, seed {result['data']['seed']}, trained twice on the same split: "
+        + "; ".join(
+            f"arm {k} ({v['name']}): {v['training']['epochs_run']}/{v['training']['epochs_max']} epochs, "
+            f"{v['training']['train_wall_s'] / 60:.0f} min"
+            for k, v in arms.items()
+        )
+        + f"; {load_note(result)}. Gaps and changes with 95 % bootstrap intervals (paired for changes).",
+        "",
+        "| measure | arm a | arm b | change (b - a) |",
+        "|---|---:|---:|---:|",
+    ]
+    overall = next(r for r in result["comparison"]["paired_changes"]["race"] if r["group"] == "all")
+    for metric in ("age_mae", "gender_accuracy"):
+        change = span(overall[f"{metric}_change"], overall[f"{metric}_change_low"], overall[f"{metric}_change_high"])
+        lines.append(
+            f"| overall {metric.replace('_', ' ').replace('mae', 'MAE')} | {overall[f'{metric}_before']:.3f} "
+            f"| {overall[f'{metric}_after']:.3f} | {change} |"
+        )
+    for gap in result["comparison"]["targeted_gaps"]:
+        lines.append(
+            f"| {gap['metric'].replace('_', ' ')} gap, {gap['groups']} (n={gap['count_first']}, {gap['count_second']}) "
+            f"| {span(gap['gap_before'], gap['gap_before_low'], gap['gap_before_high'])} "
+            f"| {span(gap['gap_after'], gap['gap_after_low'], gap['gap_after_high'])} "
+            f"| {span(gap['change'], gap['change_low'], gap['change_high'])} |"
+        )
+    return [*lines, "", "Lesson 12 shows every group; the full record is `bench/results/bias.json`.", ""]
+
+
 def section_notebooks(ci: dict | None, cpu: dict | None) -> tuple[list[str], dict]:
     lines = ["### Notebook run time per lesson", ""]
     if ci is None and cpu is None:
@@ -406,7 +445,7 @@ def target_text(key: str, value) -> str:
 
 def build_results_markdown() -> str:
     """The generated part of bench/README.md."""
-    names = ("pipeline", "speed", "notebooks_ci", "notebooks_cpu", "model_a", "model_b")
+    names = ("pipeline", "speed", "notebooks_ci", "notebooks_cpu", "model_a", "model_b", "bias")
     results = {name: load(name) for name in names}
     raw = {label: predictions(name) for label, name in (("Model A", "model_a"), ("Model B", "model_b"))}
     raw = {label: table for label, table in raw.items() if table is not None}
@@ -454,6 +493,7 @@ def build_results_markdown() -> str:
         *pipe_lines,
         *section_speed(results["speed"]),
         *section_quality(results["model_a"], results["model_b"], raw),
+        *section_bias(results["bias"]),
         *nb_lines,
         *section_machine(results),
     ]

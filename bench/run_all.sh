@@ -4,7 +4,7 @@
 #
 #   bash bench/run_all.sh [--with-cpu-notebooks] [--skip NAME ...]
 #
-# NAME is one of: pipeline speed model_a model_b notebooks_ci notebooks_cpu.
+# NAME is one of: pipeline speed model_a model_b bias notebooks_ci notebooks_cpu.
 # A failing benchmark is reported and the others still run; the exit status is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +44,7 @@ for model in a b; do
   script="bench/bench_model_$model.py"
   if [ -f "$script" ]; then run "model_$model" "$PYTHON" "$script"; else echo "== model_$model: $script not found"; fi
 done
+run bias "$PYTHON" bench/bench_bias.py
 run notebooks_ci "$PYTHON" bench/bench_notebooks.py --profile ci
 if [ "$with_cpu" = 1 ]; then
   run notebooks_cpu "$PYTHON" bench/bench_notebooks.py --profile cpu

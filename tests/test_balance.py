@@ -160,3 +160,43 @@ def test_plot_balance_has_both_tables(table):
     fig2 = balance.plot_balance(table, balance.add_sample_weights(table), weight="weight")
     assert any("sum of weights" in t.get_text() for t in fig2.axes[0].get_legend().get_texts())
     plt.close("all")
+
+
+# --- group weights (lesson 12's mitigation) -------------------------------------------------
+
+
+def test_add_group_weights_balances_race_x_gender(table):
+    before = table.copy()
+    weighted = balance.add_group_weights(table, by=("race", "gender"))
+    pd.testing.assert_frame_equal(table, before)
+    assert weighted["weight"].mean() == pytest.approx(1.0)
+    totals = weighted.groupby(["race", "gender"])["weight"].sum()
+    assert totals.max() == pytest.approx(totals.min())  # every cell carries the same total weight
+    shares = balance.weight_shares(weighted, ("race", "gender"))
+    assert shares["weight_share"].to_numpy() == pytest.approx(np.full(len(shares), 1 / len(shares)))
+    assert shares["images"].sum() == len(table) and shares["image_share"].sum() == pytest.approx(1.0)
+
+
+def test_add_group_weights_combines_with_age_weights_and_clips(table):
+    skewed = table.assign(race=[0] * (len(table) - 5) + [1] * 5)
+    aged = balance.add_sample_weights(skewed, power=0.5)
+    combined = balance.add_group_weights(aged, by="race", combine=True)
+    raw = aged["weight"] / skewed.groupby("race")["race"].transform("size")
+    np.testing.assert_allclose(combined["weight"], raw / raw.mean())
+    clipped = balance.add_group_weights(aged, by="race", combine=True, max_weight=3.0)
+    assert clipped["weight"].max() == pytest.approx(3.0) and clipped["weight"].mean() == pytest.approx(1.0)
+    soft = balance.add_group_weights(skewed, by="race", power=0.0)
+    assert (soft["weight"] == 1.0).all()
+
+
+def test_group_weights_explain_bad_input(table):
+    with pytest.raises(ValueError, match="group by one or more"):
+        balance.group_weights(table, by="hair")
+    with pytest.raises(ValueError, match="no gender column"):
+        balance.group_weights(table.drop(columns="gender"), by="gender")
+    with pytest.raises(ValueError, match="power must be"):
+        balance.group_weights(table, power=-1)
+    with pytest.raises(ValueError, match="needs an existing 'weight' column"):
+        balance.add_group_weights(table, combine=True)
+    with pytest.raises(ValueError, match="positive finite"):
+        balance.add_group_weights(table.assign(weight=0.0), combine=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from agecourse import bias
+from agecourse import bias, bias_results
 
 # A hand-made predictions table whose per-group numbers are worked out in the comments.
 #   row gender race   age pred  gender_pred  error  note
@@ -223,3 +225,160 @@ def test_compare_models_side_by_side(table):
         bias.compare_models({"A": table, "B": table.iloc[:3]})
     with pytest.raises(ValueError, match="metric must be one of"):
         bias.compare_models({"A": table}, metric="speed")
+
+
+# --- intervals and paired before/after changes -------------------------------------------------
+
+
+def test_group_labels_follow_the_grouping(table):
+    assert bias.group_labels(table, "race").tolist()[:3] == ["White", "White", "Black"]
+    assert bias.group_labels(table, ("gender", "race")).iloc[6] == "female / Black"
+    assert bias.group_labels(table, ("race", "gender")).iloc[6] == "Black / female"
+
+
+def test_group_intervals_bracket_each_group_value(table):
+    intervals = bias.group_intervals(table, "race", n_resamples=500, min_count=3).set_index("group")
+    assert intervals.index.tolist() == ["all", "White", "Black"]
+    white = intervals.loc["White"]
+    assert white["count"] == 4 and white["age_mae"] == pytest.approx(5.25)
+    assert white["age_mae_low"] <= 5.25 <= white["age_mae_high"] and white["age_mae_high"] > white["age_mae_low"]
+    assert white["gender_accuracy"] == pytest.approx(0.5)
+    assert 0 <= white["gender_accuracy_low"] < 0.5 < white["gender_accuracy_high"] <= 1
+    assert intervals.loc["all", "count"] == 8 and bool(intervals.loc["all", "reliable"])
+    # A group whose every face has the same error has a zero-width interval.
+    constant = table.assign(age_pred=table["age"] + 3.0)
+    fixed = bias.group_intervals(constant, "gender", n_resamples=200).set_index("group")
+    assert fixed.loc["male", "age_mae_low"] == fixed.loc["male", "age_mae_high"] == pytest.approx(3.0)
+
+
+def test_paired_group_changes(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    changes = bias.paired_group_changes(table, perfect.iloc[::-1], "race", n_resamples=500, min_count=3)
+    white = changes.set_index("group").loc["White"]
+    assert white["age_mae_before"] == pytest.approx(5.25) and white["age_mae_after"] == 0
+    assert white["age_mae_change"] == pytest.approx(-5.25)
+    assert white["age_mae_change_low"] <= -5.25 <= white["age_mae_change_high"] < 0
+    assert white["gender_accuracy_change"] == pytest.approx(0.5)
+    same = bias.paired_group_changes(table, table, "gender", n_resamples=100)
+    assert (same["age_mae_change"] == 0).all() and (same["age_mae_change_low"] == 0).all()
+    with pytest.raises(ValueError, match="same test faces"):
+        bias.paired_group_changes(table, perfect.iloc[:5], "race")
+
+
+def test_gap_change_between_two_named_groups(table):
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    gap = bias.gap_change(table, perfect, "race", "gender_accuracy", ("White", "Black"), n_resamples=500)
+    # White: 2 of 4 right (0.5); Black: 3 of 4 right (0.75); a perfect model closes the gap.
+    assert gap["gap_before"] == pytest.approx(-0.25) and gap["gap_after"] == 0
+    assert gap["change"] == pytest.approx(0.25) and gap["count_first"] == gap["count_second"] == 4
+    assert gap["gap_before_low"] <= -0.25 <= gap["gap_before_high"]
+    assert gap["gap_after_low"] == gap["gap_after_high"] == 0
+    with pytest.raises(ValueError, match="no test faces in group 'Asian'"):
+        bias.gap_change(table, perfect, "race", "gender_accuracy", ("White", "Asian"))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        bias.gap_change(table, perfect, "race", "false_positive_rate", ("White", "Black"))
+
+
+# --- lesson 12's groupby on the page and the package copy ---------------------------------------
+
+LESSON_12 = Path(__file__).resolve().parents[1] / "notebooks" / "12_bias.ipynb"
+
+
+def _function_node(source: str, name: str) -> ast.FunctionDef:
+    found = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == name]
+    assert len(found) == 1, f"expected one definition of {name}, found {len(found)}"
+    return found[0]
+
+
+def test_lesson_12_defines_the_same_per_group_as_the_package():
+    """Lesson 12 shows per_group on the page; bias.per_group must be the very same code."""
+    import inspect
+
+    import nbformat
+
+    cells = [c.source for c in nbformat.read(LESSON_12, as_version=4).cells if c.cell_type == "code"]
+    (cell,) = [c for c in cells if "def per_group(" in c]
+    lesson = _function_node("\n".join(line for line in cell.splitlines() if not line.startswith("%")), "per_group")
+    package = _function_node(inspect.getsource(bias), "per_group")
+    assert ast.dump(lesson) == ast.dump(package), "lesson 12's per_group and bias.per_group differ"
+
+
+def test_per_group_agrees_with_group_metrics(table):
+    named = bias.with_group_names(table)
+    simple = bias.per_group(named, ["gender_name", "race_name"])
+    full = bias.group_metrics(table, ("gender", "race"), min_count=1).set_index("group")
+    assert simple["count"].tolist() == [2, 2, 2, 2]
+    for (gender, race), row in simple.iterrows():
+        other = full.loc[f"{gender} / {race}"]
+        assert row["count"] == other["count"]
+        assert row["age_mae"] == pytest.approx(other["age_mae"])
+        assert row["gender_accuracy"] == pytest.approx(other["gender_accuracy"])
+
+
+# --- the real-faces benchmark file that lesson 12 reads -----------------------------------------
+
+
+def _fake_results(table) -> dict:
+    perfect = table.assign(age_pred=table["age"].astype(float), gender_pred=table["gender"])
+    groups = {"race": bias.group_intervals(table, "race", n_resamples=50, min_count=3).to_dict("records")}
+    return {
+        "data": {"split": {"train": 1, "val": 1, "test": 8}, "seed": 42},
+        "settings": {"profile": "cpu"},
+        "arms": {"a": {"groups": groups}, "b": {"groups": groups}},
+        "comparison": {
+            "paired_changes": {
+                "race": bias.paired_group_changes(table, perfect, "race", n_resamples=50).to_dict("records")
+            }
+        },
+    }
+
+
+def test_load_benchmark_reads_and_checks_a_results_file(tmp_path, table):
+    import json
+
+    good = tmp_path / "bias.json"
+    good.write_text(json.dumps(_fake_results(table)))
+    results = bias_results.load(good)
+    assert bias_results.groups(results, "race", "a")["group"].tolist() == ["all", "White", "Black"]
+    changes = bias_results.changes(results, "race").set_index("group")
+    assert changes.loc["White", "age_mae_change"] == pytest.approx(-5.25)
+    with pytest.raises(KeyError, match="no 'age_band' groups for arm 'a'"):
+        bias_results.groups(results, "age_band", "a")
+    with pytest.raises(KeyError, match="no paired changes for 'gender'"):
+        bias_results.changes(results, "gender")
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        bias_results.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not a JSON file"):
+        bias_results.load(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"benchmark": "speed"}')
+    with pytest.raises(ValueError, match="not a bias benchmark result"):
+        bias_results.load(tmp_path / "other.json")
+
+
+def test_committed_benchmark_results_are_complete():
+    """The file lesson 12 reads: both arms, every grouping, intervals, and the targeted gaps."""
+    path = Path(__file__).resolve().parents[1] / bias_results.BENCHMARK_FILE
+    if not path.exists():
+        pytest.skip(f"{path} has not been produced yet (bench/bench_bias.py)")
+    results = bias_results.load(path, download=False)
+    for arm in ("a", "b"):
+        for grouping in ("gender", "race", "age_band", "race_x_gender"):
+            groups = bias_results.groups(results, grouping, arm)
+            assert (groups["age_mae_low"] <= groups["age_mae"]).all() and (
+                groups["age_mae"] <= groups["age_mae_high"]
+            ).all()
+            assert groups["count"].iloc[0] == results["data"]["split"]["test"]
+    assert results["settings"]["profile"] == "cpu" and results["data"]["seed"] == results["settings"]["seed"]
+    assert results["comparison"]["targeted_gaps"] and "machine" in results and "load_average" in results
+
+
+def test_plot_group_intervals(table):
+    import matplotlib.pyplot as plt
+
+    intervals = bias.group_intervals(table, "race", n_resamples=50, min_count=3)
+    fig = bias.plot_group_intervals({"before": intervals, "after": intervals}, "age_mae")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all\n(n=8)", "White\n(n=4)", "Black\n(n=4)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "after"]
+    plt.close("all")

@@ -35,6 +35,7 @@ SHOWN = {
         "gradcam_score": "explain",
         "make_gradcam_heatmaps": "explain",
     },
+    "12_bias": {"per_group": "bias"},
 }
 
 

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agecourse import face_drawing, synthetic
 from agecourse.data import parse_filename, scan_folder
 from agecourse.synthetic import (
+    GENERATOR_VERSION,
     MANIFEST_NAME,
     default_synthetic_dir,
     draw_face,
@@ -100,6 +102,78 @@ def test_sample_labels_rejects_negative_count():
 def test_draw_face_rejects_bad_labels(kwargs, message):
     with pytest.raises(ValueError, match=message):
         draw_face(**kwargs)
+
+
+# --- no caricature: the race code changes the skin tone, not the face -----------------------------
+
+
+@pytest.mark.parametrize(("age", "gender"), [(1, 0), (9, 1), (24, 1), (30, 0), (55, 1), (80, 0)])
+def test_race_code_changes_skin_tone_not_geometry(age, gender):
+    """With the same generator, the outline (alpha mask) of every part of the face -- head, eyes, nose,
+    mouth, hair -- is identical for the five race codes; only colours differ."""
+    for seed in range(4):
+        layers = [face_drawing.draw_layer(age, gender, race, 96, face_rng(seed, age)) for race in range(5)]
+        masks = [np.asarray(layer)[..., 3] for layer in layers]
+        for race, mask in enumerate(masks[1:], start=1):
+            np.testing.assert_array_equal(mask, masks[0], err_msg=f"race code {race} changed the geometry")
+        # Same shapes, different colours: the drawing as a whole is not identical.
+        assert not np.array_equal(np.asarray(layers[0]), np.asarray(layers[1]))
+
+
+def test_eye_and_hair_colours_do_not_depend_on_race_code():
+    """Hair and iris colours come from one shared distribution: with the same generator, the hair
+    colour and the eye colour are the same whatever the race code (the skin tone is drawn before them
+    with the same number of random numbers)."""
+    for seed in range(20):
+        faces = []
+        for race in range(5):
+            rng = face_rng(seed, 3)
+            face = face_drawing._proportions(30.0, seed % 2, race, rng)
+            face_drawing._hair_style(face, rng)
+            faces.append((face.hair, face.style, face.eye_ry, face.jaw))
+        assert all(f == faces[0] for f in faces[1:])
+
+
+def test_skin_tone_distribution_varies_with_race_code():
+    """Codes 0 and 1 have clearly different average skin tones, but the ranges overlap."""
+
+    def brightness(race: int) -> np.ndarray:
+        return np.array([sum(face_drawing._skin(face_rng(i, 0), race, 30)) / 3 for i in range(300)])
+
+    light, dark = brightness(0), brightness(1)
+    assert light.mean() - dark.mean() > 60
+    # Overlap: some faces coded 4 ("Others") are lighter than some coded 0, and darker than some coded 1.
+    others = brightness(4)
+    assert others.max() > light.min() and others.min() < dark.max()
+
+
+def test_older_generator_versions_are_redrawn(tmp_path):
+    folder = make_synthetic_faces(tmp_path / "s", n=3, size=24, seed=0)
+    manifest = folder / MANIFEST_NAME
+    assert f"generator_version={GENERATOR_VERSION}" in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace(f"generator_version={GENERATOR_VERSION}", "generator_version=1"))
+    faces = [p for p in folder.iterdir() if p.name != MANIFEST_NAME]
+    for path in faces:
+        os.utime(path, ns=(0, 0))  # a redrawn file gets a new time stamp
+    make_synthetic_faces(folder, n=3, size=24, seed=0)
+    assert f"generator_version={GENERATOR_VERSION}" in manifest.read_text()
+    assert all(path.stat().st_mtime_ns > 0 for path in faces)
+
+
+def test_drawing_steps_are_small_functions():
+    """Issue 12: the face is drawn by small named steps, none longer than about 40 lines."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(face_drawing) + inspect.getsource(synthetic))
+    lengths = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and (node.name.startswith("_draw") or node.name in ("draw_face", "_proportions"))
+    }
+    assert len(lengths) >= 10
+    assert max(lengths.values()) <= 45, lengths
 
 
 # --- sizes ----------------------------------------------------------------------------------------

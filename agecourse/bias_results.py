@@ -1,0 +1,82 @@
+"""The real-faces bias benchmark that lesson 12 reads: ``bench/results/bias.json``.
+
+Introduced in lesson 12 (bias analysis). ``bench/bench_bias.py`` trains Model A twice on the real
+UTKFace sample -- arm ``"a"`` with lesson 04's age-band weights, arm ``"b"`` with those weights times
+a race x gender balance (:func:`agecourse.balance.add_group_weights`) -- and records every group's
+metrics with 95 % bootstrap intervals (:func:`agecourse.bias.group_intervals`) and the paired
+before/after changes (:func:`agecourse.bias.paired_group_changes`). :func:`load` finds the file,
+:func:`groups` and :func:`changes` turn its parts into tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+BENCHMARK_FILE = "bench/results/bias.json"
+
+
+def load(path: str | os.PathLike | None = None, download: bool = True) -> dict:
+    """The real-faces bias benchmark (``bench/bench_bias.py``) that lesson 12 reads.
+
+    Looks at ``path`` if given, else at ``bench/results/bias.json`` in this checkout of the course;
+    where the package was installed without the repository (Colab), it downloads the file of the
+    course's own version from GitHub (``download=False`` to forbid that). Raises
+    ``FileNotFoundError`` naming the places it tried.
+    """
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.exists():
+            raise FileNotFoundError(f"{file}: no bias benchmark results there (run bench/bench_bias.py)")
+        return _parse(file.read_text(encoding="utf-8"), str(file))
+    local = Path(__file__).resolve().parents[1] / BENCHMARK_FILE
+    if local.exists():
+        return _parse(local.read_text(encoding="utf-8"), str(local))
+    if not download:
+        raise FileNotFoundError(f"{local}: no bias benchmark results (run bench/bench_bias.py)")
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    from agecourse.notebook import COURSE_REF, COURSE_REPO
+
+    url = f"https://raw.githubusercontent.com/{COURSE_REPO}/{COURSE_REF}/{BENCHMARK_FILE}"
+    try:
+        with urlopen(url, timeout=30) as response:
+            text = response.read().decode("utf-8")
+    except (URLError, OSError) as err:
+        raise FileNotFoundError(f"no bias benchmark results at {local} and {url} failed ({err})") from err
+    return _parse(text, url)
+
+
+def _parse(text: str, where: str) -> dict:
+    """The parsed results, or a ``ValueError`` naming ``where`` when it is not a bias benchmark."""
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not a JSON file ({err})") from err
+    missing = {"arms", "comparison", "settings", "data"} - set(results)
+    if missing:
+        raise ValueError(f"{where}: not a bias benchmark result (missing {', '.join(sorted(missing))})")
+    return results
+
+
+def groups(results: dict, grouping: str, arm: str = "a") -> pd.DataFrame:
+    """One arm's per-group table (with 95 % intervals) from :func:`load`'s results.
+
+    ``grouping`` is ``"gender"``, ``"race"``, ``"age_band"`` or ``"race_x_gender"``; ``arm`` is ``"a"``
+    (age-band weights) or ``"b"`` (plus the race x gender balance)."""
+    try:
+        return pd.DataFrame(results["arms"][arm]["groups"][grouping])
+    except KeyError as err:
+        raise KeyError(f"the bias benchmark has no {grouping!r} groups for arm {arm!r} ({err})") from None
+
+
+def changes(results: dict, grouping: str) -> pd.DataFrame:
+    """Per-group before (arm a) / after (arm b) metrics with paired 95 % intervals of the change."""
+    try:
+        return pd.DataFrame(results["comparison"]["paired_changes"][grouping])
+    except KeyError as err:
+        raise KeyError(f"the bias benchmark has no paired changes for {grouping!r} ({err})") from None
