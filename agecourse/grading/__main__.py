@@ -1,0 +1,7 @@
+"""``python -m agecourse.grading SUBMISSIONS --out OUT`` (see :mod:`agecourse.grading.command`)."""
+
+import sys
+
+from agecourse.grading.command import main
+
+sys.exit(main())
