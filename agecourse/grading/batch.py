@@ -33,12 +33,18 @@ from agecourse.grading.checks import (
     _fmt,
     available_exercises,
     load_suite,
+    written_marker,
 )
+
+# What the exercise notebook shows under a written question until the student writes there.
+ANSWER_PLACEHOLDER = "_Double-click this cell and write your answer here (keep the first line)._"
 
 # --- batch grading -----------------------------------------------------------------------------
 
-GRADE_COLUMNS = ["student", "file", "exercise", "question", "points", "max_points", "message"]
-TOTAL_COLUMNS = ["student", "file", "exercise", "points", "max_points", "status", "seconds"]
+GRADE_COLUMNS = ["student", "file", "exercise", "question", "kind", "points", "max_points", "message"]
+TOTAL_COLUMNS = ["student", "file", "exercise", "points", "max_points", "manual_pending", "status", "seconds"]
+CHECK_COLUMNS = ["student", "file", "exercise", "question", "check", "hidden", "passed", "points", "max_points"]
+NO_ANSWER = "(no answer)"
 
 _FINAL_CELL = """\
 # Added by the agecourse grader: check every question whose check cell did not run.
@@ -68,6 +74,8 @@ class NotebookGrade:
     cell_errors: list[dict]
     max_points: dict[str, float]
     titles: dict[str, str]
+    written: dict[str, str] = dataclasses.field(default_factory=dict)  # question -> the student's text
+    written_max: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def points(self) -> float:
@@ -95,24 +103,57 @@ class NotebookGrade:
                     "file": self.submission.file,
                     "exercise": self.submission.exercise or "",
                     "question": question,
+                    "kind": "auto",
                     "points": _fmt(points),
                     "max_points": _fmt(best),
                     "message": message,
                 }
             )
-        if not self.max_points:
+        for question, best in self.written_max.items():
+            rows.append(
+                {
+                    "student": self.submission.student,
+                    "file": self.submission.file,
+                    "exercise": self.submission.exercise or "",
+                    "question": question,
+                    "kind": "manual",
+                    "points": "",  # the instructor's, merged with `agecourse grade --merge-manual`
+                    "max_points": _fmt(best),
+                    "message": self.written.get(question, NO_ANSWER),
+                }
+            )
+        if not self.max_points and not self.written_max:
             rows.append(
                 {
                     "student": self.submission.student,
                     "file": self.submission.file,
                     "exercise": self.submission.exercise or "",
                     "question": "",
+                    "kind": "auto",
                     "points": "0",
                     "max_points": "0",
                     "message": self.status,
                 }
             )
         return rows
+
+    def check_rows(self) -> list[dict]:
+        """One row per check that ran (for the item analysis): which check, hidden or not, passed or not."""
+        return [
+            {
+                "student": self.submission.student,
+                "file": self.submission.file,
+                "exercise": self.submission.exercise or "",
+                "question": r.question,
+                "check": o.description,
+                "hidden": o.hidden,
+                "passed": o.passed,
+                "points": _fmt(o.earned),
+                "max_points": _fmt(o.points),
+            }
+            for r in self.questions
+            for o in r.outcomes
+        ]
 
 
 def find_submissions(folder: str | os.PathLike, exclude: Path | None = None) -> list[Submission]:
@@ -158,6 +199,22 @@ def detect_exercise(path: Path, notebook: dict | None) -> str | None:
         if len(candidates) == 1:
             return candidates[0]
     return None
+
+
+def written_answers(notebook: dict | None, suite: Suite) -> dict[str, str]:
+    """The student's text of each written question: the markdown cell that starts with
+    ``**Your answer (qN):**`` (the first such cell; the placeholder or nothing gives ``(no answer)``)."""
+    answers = dict.fromkeys(suite.written, NO_ANSWER)
+    for cell in (notebook or {}).get("cells", []):
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        for question in suite.written:
+            marker = written_marker(question)
+            if answers[question] == NO_ANSWER and source.lstrip().startswith(marker):
+                text = " ".join(source.lstrip()[len(marker) :].split())
+                if text and text != " ".join(ANSWER_PLACEHOLDER.split()):
+                    answers[question] = text
+    return answers
 
 
 def _read_notebook(data: bytes) -> tuple[dict | None, str]:
@@ -224,8 +281,19 @@ def grade_notebook(
     ) -> NotebookGrade:
         best = {q: suite.max_points(q) for q in suite.questions} if suite else {}
         titles = dict(suite.titles) if suite else {}
+        titles.update({q: w.title for q, w in (suite.written.items() if suite else [])})
+        written_max = {q: w.points for q, w in suite.written.items()} if suite else {}
         return NotebookGrade(
-            submission, status, round(time.perf_counter() - start, 1), questions, missing, errors, best, titles
+            submission,
+            status,
+            round(time.perf_counter() - start, 1),
+            questions,
+            missing,
+            errors,
+            best,
+            titles,
+            written_answers(notebook, suite) if suite else {},
+            written_max,
         )
 
     if submission.exercise is None:

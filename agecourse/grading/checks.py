@@ -201,6 +201,35 @@ def _fmt(points: float) -> str:
     return f"{points:g}"
 
 
+@dataclasses.dataclass(frozen=True)
+class WrongAnswer:
+    """A typical mistake for one question: the solution with ``find`` replaced by ``replace``.
+
+    The test suite applies it to the question's solution cells and asserts that the checks take
+    points off with feedback containing ``says`` (case-insensitive): the checks must name the mistake.
+    """
+
+    question: str
+    mistake: str
+    find: str
+    replace: str
+    says: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """A written answer graded by the instructor (a ``manual`` row of ``grades.csv``)."""
+
+    question: str
+    title: str
+    points: float
+
+
+def written_marker(question: str) -> str:
+    """The line that starts a student's written answer in a markdown cell, e.g. ``**Your answer (q4):**``."""
+    return f"**Your answer ({question}):**"
+
+
 class Suite:
     """The checks of one exercise notebook, in question order.
 
@@ -212,7 +241,21 @@ class Suite:
         self.exercise = exercise
         self.titles: dict[str, str] = {}
         self.checks: list[Check] = []
+        self.wrong_answers: list[WrongAnswer] = []
+        self.written: dict[str, Written] = {}
         self._live = live
+
+    def wrong(self, question: str, mistake: str, find: str, replace: str, says: str) -> None:
+        """Declare a typical wrong answer of ``question`` (see :class:`WrongAnswer`); checks nothing now."""
+        if not find or find == replace:
+            raise ValueError(f"{question} wrong answer {mistake!r}: find must be non-empty and differ from replace")
+        self.wrong_answers.append(WrongAnswer(question, mistake, find, replace, says))
+
+    def manual(self, question: str, title: str, points: float) -> None:
+        """Declare a written question that the instructor grades by hand."""
+        if not re.fullmatch(r"q\d+", question):
+            raise ValueError(f"question names look like 'q1', not {question!r}")
+        self.written[question] = Written(question, title, float(points))
 
     def question(self, question: str, title: str) -> None:
         """Declare a question and its title (the order of declaration is the order of grading)."""

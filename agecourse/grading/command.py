@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agecourse.grading.analysis import merge_manual
 from agecourse.grading.batch import _execute
 from agecourse.grading.checks import (
     DEFAULT_CELL_TIMEOUT,
@@ -21,7 +22,9 @@ from agecourse.grading.reports import grade_folder
 
 def add_grade_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of the grade command (shared by ``python -m agecourse.grading`` and ``agecourse grade``)."""
-    parser.add_argument("submissions", help="folder of submitted notebooks: STUDENT/NN_name.ipynb or NAME.ipynb")
+    parser.add_argument(
+        "submissions", nargs="?", help="folder of submitted notebooks: STUDENT/NN_name.ipynb or NAME.ipynb"
+    )
     parser.add_argument("--out", required=True, help="output folder for grades.csv, totals.csv and feedback/")
     parser.add_argument(
         "--exercise",
@@ -44,11 +47,32 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help=f"seconds per check (default {DEFAULT_GRADING_CHECK_TIMEOUT:g})",
     )
     parser.add_argument("--workers", type=int, default=1, help="notebooks graded at the same time (default 1)")
+    parser.add_argument(
+        "--merge-manual",
+        metavar="MANUAL_CSV",
+        default=None,
+        help="instead of grading: merge the instructor's marks of written answers (OUT/manual.csv with its "
+        "points column filled in) into OUT's grades.csv, totals.csv and item analysis",
+    )
     return parser
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Grade a folder of submissions (``agecourse grade``); returns the exit status."""
+    """Grade a folder of submissions (``agecourse grade``), or merge manual marks; returns the exit status."""
+    if getattr(args, "merge_manual", None):
+        try:
+            counts = merge_manual(args.merge_manual, args.out)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"agecourse grade: error: {err}", file=sys.stderr)
+            return 2
+        print(
+            f"Merged {counts['merged']} marks of written answers into {Path(args.out) / 'grades.csv'} and "
+            f"totals.csv ({counts['pending']} still unmarked)."
+        )
+        return 0
+    if args.submissions is None:
+        print("agecourse grade: error: give the folder of submissions (or --merge-manual FILE)", file=sys.stderr)
+        return 2
     if not Path(args.submissions).is_dir():
         print(f"agecourse grade: error: {args.submissions}: not a folder", file=sys.stderr)
         return 2
@@ -70,7 +94,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     best = sum(sum(g.max_points.values()) for g in grades)
     print(
         f"Graded {len(grades)} notebooks ({_fmt(total)} of {_fmt(best)} points in all). "
-        f"Wrote {Path(args.out) / 'grades.csv'}, totals.csv and feedback/"
+        f"Wrote {Path(args.out) / 'grades.csv'}, totals.csv, feedback/, manual.csv (written answers to mark) "
+        "and item_analysis.csv/.png"
     )
     return 0
 

@@ -6,16 +6,22 @@ Part of :mod:`agecourse.grading`.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agecourse.grading.analysis import (
+    MANUAL_COLUMNS,
+    write_csv,
+    write_item_analysis,
+    write_totals,
+)
 from agecourse.grading.batch import (
+    CHECK_COLUMNS,
     GRADE_COLUMNS,
-    TOTAL_COLUMNS,
+    NO_ANSWER,
     NotebookGrade,
     Submission,
     find_submissions,
@@ -37,39 +43,39 @@ def _safe_name(text: str) -> str:
 
 
 def write_reports(grades: list[NotebookGrade], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``grades.csv``, ``totals.csv`` and ``feedback/STUDENT.md``; returns their paths."""
+    """Write ``grades.csv``, ``totals.csv``, ``checks.csv``, ``manual.csv`` (written answers for the
+    instructor to mark), ``feedback/STUDENT.md`` and the item analysis; returns their paths."""
     out = Path(out_dir)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     grades = sorted(grades, key=lambda g: (g.submission.student, g.submission.file))
-    grades_csv, totals_csv = out / "grades.csv", out / "totals.csv"
-    with open(grades_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, GRADE_COLUMNS)
-        writer.writeheader()
-        for grade in grades:
-            writer.writerows(grade.rows())
-    with open(totals_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, TOTAL_COLUMNS)
-        writer.writeheader()
-        for g in grades:
-            writer.writerow(
-                {
-                    "student": g.submission.student,
-                    "file": g.submission.file,
-                    "exercise": g.submission.exercise or "",
-                    "points": _fmt(g.points),
-                    "max_points": _fmt(sum(g.max_points.values())),
-                    "status": g.status,
-                    "seconds": g.seconds,
-                }
-            )
+    paths = {name: out / f"{name}.csv" for name in ("grades", "checks", "manual")}
+    rows = [row for grade in grades for row in grade.rows()]
+    write_csv(paths["grades"], GRADE_COLUMNS, rows)
+    write_csv(paths["checks"], CHECK_COLUMNS, [row for grade in grades for row in grade.check_rows()])
+    manual = [
+        {
+            "student": r["student"],
+            "file": r["file"],
+            "exercise": r["exercise"],
+            "question": r["question"],
+            "max_points": r["max_points"],
+            "points": "",
+            "answer": r["message"],
+        }
+        for r in rows
+        if r["kind"] == "manual"
+    ]
+    write_csv(paths["manual"], MANUAL_COLUMNS, manual)
+    status = {(g.submission.student, g.submission.file): (g.status, g.seconds) for g in grades}
+    paths["totals"] = write_totals(rows, status, out / "totals.csv")
     students: dict[str, list[NotebookGrade]] = {}
     for g in grades:
         students.setdefault(g.submission.student, []).append(g)
-    paths = {"grades": grades_csv, "totals": totals_csv}
     for student, items in students.items():
         path = out / "feedback" / f"{_safe_name(student)}.md"
         path.write_text(feedback_text(student, items), encoding="utf-8")
         paths[f"feedback:{student}"] = path
+    paths.update(write_item_analysis(out))
     return paths
 
 
@@ -94,6 +100,14 @@ def feedback_text(student: str, grades: list[NotebookGrade]) -> str:
                     f"{_fmt(g.max_points[question])} points, {g.missing.get(question, g.status)}",
                     "",
                 ]
+        for question, best in g.written_max.items():
+            lines += [
+                f"- {question} ({g.titles.get(question, question)}): written answer, marked by your "
+                f"instructor (up to {_fmt(best)} points). You wrote:",
+                "",
+                f"  > {g.written.get(question, NO_ANSWER)}",
+                "",
+            ]
         if g.cell_errors:
             lines += ["Cells that raised an error:", ""]
             lines += [f"- cell {e['cell']} (`{e['source']}`): {e['error']}" for e in g.cell_errors]
