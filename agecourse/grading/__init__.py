@@ -38,9 +38,12 @@ Modules (everything is importable from ``agecourse.grading``):
 - :mod:`~agecourse.grading.student` -- :class:`Grader` in a student's notebook, and the grading mode of a kernel
 - :mod:`~agecourse.grading.batch` -- finding submissions, running each in a fresh kernel with time limits
 - :mod:`~agecourse.grading.reports` -- :func:`grade_folder`, ``grades.csv``, ``totals.csv``, feedback files
+- :mod:`~agecourse.grading.analysis` -- totals, merging the instructor's marks of written answers, item analysis
+- :mod:`~agecourse.grading.mutants` -- runs the declared wrong answers of a solution (do the checks catch them?)
 - :mod:`~agecourse.grading.command` -- ``agecourse grade`` / ``python -m agecourse.grading``
 """
 
+from agecourse.grading.analysis import item_analysis, merge_manual, write_item_analysis
 from agecourse.grading.batch import (
     GRADE_COLUMNS,
     TOTAL_COLUMNS,
@@ -108,6 +111,9 @@ __all__ = [
     "grade_folder",
     "grade_notebook",
     "grade_remaining",
+    "item_analysis",
+    "merge_manual",
+    "write_item_analysis",
     "load_suite",
     "main",
     "raises",
