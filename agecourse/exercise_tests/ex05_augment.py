@@ -1,7 +1,7 @@
 """Checks of exercises/05_augment.ipynb.
 
 - q1: Flip faces left to right
-- q2: Configure the package's augmentation
+- q2: Experiment: an augmentation that changes the label
 - q3: A random crop
 - q4: What augmentation must not change (written)
 
@@ -67,80 +67,70 @@ wrong("q1", "flipped upside down (height axis)", "axis=2", "axis=1", says="width
 wrong("q1", "flipped the channels", "axis=2", "axis=3", says="width")
 
 
-suite.question("q2", "Configure the package's augmentation")
+suite.question("q2", "Experiment: an augmentation that changes the label")
 
 
-def _layers(gentle):
-    import keras  # noqa: F811 (the checks module has no notebook imports)
+@check(
+    "q2",
+    "only the flip classifier has a RandomFlip layer",
+    hint="Put layers.RandomFlip('horizontal', seed=0) first when flip is True, and leave it out otherwise.",
+)
+def q2_layers(classifiers):
+    from keras import layers
 
-    if not isinstance(gentle, keras.Model):
+    if sorted(classifiers) != ["flip", "plain"]:
+        raise CheckFailed(f"classifiers should have the keys 'flip' and 'plain', got {sorted(classifiers)}")
+    for name, wanted in (("flip", True), ("plain", False)):
+        has = any(isinstance(layer, layers.RandomFlip) for layer in classifiers[name].layers)
+        if has != wanted:
+            raise CheckFailed(f"classifiers[{name!r}] {'has no' if wanted else 'has a'} RandomFlip layer")
+
+
+@check(
+    "q2",
+    "accuracy is each returned classifier's accuracy on the validation spots",
+    hint="model.evaluate(val_spots, val_sides) returns [loss, accuracy]; use the validation spots.",
+)
+def q2_measured(classifiers, accuracy, val_spots, val_sides):
+    for name, model in classifiers.items():
+        measured = float(model.evaluate(val_spots, val_sides, verbose=0)[1])
+        if abs(accuracy[name] - measured) > 1e-6:
+            raise CheckFailed(
+                f"accuracy[{name!r}] is {accuracy[name]:.4f}, but that classifier scores {measured:.4f} on the "
+                "validation spots: report what you measured there"
+            )
+
+
+@check("q2", "flip_hurts agrees with the measured accuracies", hint="True when the flip classifier is less accurate.")
+def q2_conclusion(flip_hurts, accuracy):
+    if bool(flip_hurts) != (accuracy["flip"] < accuracy["plain"]):
         raise CheckFailed(
-            f"gentle should be what make_augmentation returns (a keras.Sequential), got {type(gentle).__name__}"
-        )
-    return gentle.layers
-
-
-@check(
-    "q2",
-    "has a rotation, a zoom and a brightness layer, and nothing else",
-    hint="Switch off flips with flip=False and translation/contrast with 0.",
-)
-def q2_layers(gentle):
-    same(
-        [type(layer).__name__ for layer in _layers(gentle)],
-        ["RandomRotation", "RandomZoom", "RandomBrightness"],
-        "layers of gentle",
-    )
-
-
-@check(
-    "q2",
-    "leaves images unchanged outside training",
-    hint="Call make_augmentation itself; its layers pass images through when training=False.",
-)
-def q2_inference(gentle):
-    import numpy as np
-
-    _layers(gentle)
-    images = np.random.default_rng(0).uniform(0, 255, (2, 12, 12, 3)).astype("float32")
-    close(np.asarray(gentle(images, training=False)), images, "gentle(images, training=False)", rtol=1e-5, atol=1e-3)
-
-
-@check(
-    "q2",
-    "uses rotation 0.02, zoom 0.05 and brightness 0.1",
-    hidden=True,
-    hint="rotation=0.02, zoom=0.05, brightness=0.1",
-)
-def q2_factors(gentle):
-    rotation, zoom, brightness = _layers(gentle)
-    close(rotation.factor, (-0.02, 0.02), "rotation factor")
-    close(zoom.height_factor, 0.05, "zoom factor")
-    close(brightness.factor, (-0.1, 0.1), "brightness factor")
-
-
-@check(
-    "q2",
-    "changes images in training, keeping their shape and the 0-255 range",
-    hidden=True,
-    hint="Build it with make_augmentation, which keeps values in 0-255.",
-)
-def q2_training(gentle):
-    import numpy as np
-
-    _layers(gentle)
-    images = np.random.default_rng(1).uniform(0, 255, (2, 12, 12, 3)).astype("float32")
-    out = np.asarray(gentle(images, training=True))
-    same(out.shape, images.shape, "shape in training")
-    if np.allclose(out, images):
-        raise CheckFailed("gentle(images, training=True) did not change the images")
-    if out.min() < -1e-3 or out.max() > 255 + 1e-3:
-        raise CheckFailed(f"values left 0-255: min {out.min():.1f}, max {out.max():.1f}")
+            f"flip_hurts is {flip_hurts}, but you measured {short_repr(accuracy)}: the conclusion must agree"
+        )  # noqa: E501
 
 
 # Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py).
-wrong("q2", "rotation ten times too strong", "rotation=0.02", "rotation=0.2", says="0.02")
-wrong("q2", "brightness layer left out", "brightness=0.1", "brightness=0", says="brightness")
+wrong(
+    "q2",
+    "flip in both classifiers",
+    '+ ([layers.RandomFlip("horizontal", seed=0)] if flip else [])',
+    '+ [layers.RandomFlip("horizontal", seed=0)]',
+    says="RandomFlip layer",
+)  # noqa: E501
+wrong(
+    "q2",
+    "scored on the training spots",
+    "model.evaluate(val_spots, val_sides, verbose=0)",
+    "model.evaluate(train_spots, train_sides, verbose=0)",
+    says="validation spots",
+)  # noqa: E501
+wrong(
+    "q2",
+    "conclusion the wrong way round",
+    'flip_hurts = accuracy["flip"] < accuracy["plain"]',
+    'flip_hurts = accuracy["flip"] > accuracy["plain"]',
+    says="agree",
+)  # noqa: E501
 
 
 suite.question("q3", "A random crop")

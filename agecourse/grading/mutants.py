@@ -112,21 +112,20 @@ def run_wrong_answers(notebook_path: str | Path, suite: Suite | None = None, tim
             hits = [i for i, s in enumerate(sources) if w.find in s]
             if len(hits) != 1 or sources[hits[0]].count(w.find) != 1:
                 raise ValueError(f"{notebook_path} {question}: {w.find!r} is not in the solution exactly once")
-        error = ""
-        for index, source in enumerate(sources):
-            # Each wrong answer starts from the state just before the cell it changes (earlier cells,
-            # maybe a slow experiment, are not run again) and runs the rest of the question's cells.
-            for w in (w for w in wrongs if w.find in source):
-                changed = [source.replace(w.find, w.replace), *sources[index + 1 :]]
-                trial = dict(namespace)
-                trial_error = _run_cells(changed, trial)
-                result = run_question(suite, question, trial, include_hidden=True, timeout=timeout, grading=True)
-                results.append(
-                    WrongResult(
-                        question, w.mistake, result.points, result.max_points, _failed_text(result), w.says, trial_error
-                    )
+        for w in wrongs:
+            # Every wrong answer runs all of the question's cells (one of them changed) from the state
+            # before the question, and the solution runs last: objects that a question's own cells
+            # create (a model, say) are made afresh each time, so a wrong answer cannot spoil them.
+            changed = [s.replace(w.find, w.replace) if w.find in s else s for s in sources]
+            trial = dict(namespace)
+            trial_error = _run_cells(changed, trial)
+            result = run_question(suite, question, trial, include_hidden=True, timeout=timeout, grading=True)
+            results.append(
+                WrongResult(
+                    question, w.mistake, result.points, result.max_points, _failed_text(result), w.says, trial_error
                 )
-            error = error or _run_cells([source], namespace)
+            )
+        error = _run_cells(sources, namespace)
         result = run_question(suite, question, namespace, include_hidden=True, timeout=timeout, grading=True)
         results.append(WrongResult(question, "", result.points, result.max_points, _failed_text(result), "", error))
     return results
