@@ -205,10 +205,10 @@ def q3_random(random_crop):
 wrong("q3", "off by one: never reaches the last position", "height - size + 1", "height - size", says="every position")
 wrong(
     "q3",
-    "window one row too tall",
-    "image[top : top + size, left",
-    "image[top : top + size + 1, left",
-    says="size x size",
+    "height used for the width too",
+    "left = rng.integers(0, width - size + 1)",
+    "left = rng.integers(0, height - size + 1)",
+    says="every position",
 )
 
 
