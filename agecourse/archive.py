@@ -28,6 +28,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from agecourse import config
+
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 MARKER_SUFFIX = ".complete"
 
@@ -215,13 +217,11 @@ def default_extract_dir(archive: str | os.PathLike, cache_dir: str | os.PathLike
     """``<cache>/extracted/<archive stem>-<12 hex digits>``: where :func:`extract_to_cache` puts ``archive``.
 
     The digits hash the archive's size, mtime and name, so a changed archive gets a fresh folder.
-    ``cache_dir`` defaults to :func:`agecourse.download.default_cache_dir`.
+    ``cache_dir`` defaults to :func:`agecourse.config.cache_dir`.
     """
     archive = Path(archive).expanduser()
     if cache_dir is None:
-        from agecourse.download import default_cache_dir
-
-        cache_dir = default_cache_dir()
+        cache_dir = config.cache_dir()
     return Path(cache_dir).expanduser() / "extracted" / f"{archive_stem(archive)}-{_cache_key(archive)}"
 
 
@@ -231,7 +231,7 @@ def extract_to_cache(
     """Extract ``archive`` once and return the extraction folder, reusing it on later calls.
 
     The folder is ``dest`` or :func:`default_extract_dir` (under ``cache_dir``, by default
-    :func:`agecourse.download.default_cache_dir`). The archive is extracted with
+    :func:`agecourse.config.cache_dir`). The archive is extracted with
     :func:`safe_extract` into a temporary sibling folder, renamed into place when complete, and
     only then is the ``.complete`` marker (see :func:`marker_path`) written. A folder without its
     marker is an interrupted run: in the cache it is replaced; a non-empty ``dest`` without a

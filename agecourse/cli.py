@@ -26,11 +26,22 @@ import json
 import math
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
-# TensorFlow prints pages of start-up notes; the CLI keeps only warnings and errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from agecourse import __version__
+from agecourse import evaluate as ev
+from agecourse.archive import UnsafeArchiveError
+from agecourse.config import get_settings
+from agecourse.data import describe, load_utkface, make_dataset
+from agecourse.download import SOURCES, DownloadError, SourceFailedWarning, fetch, source_from_url
+from agecourse.grading import add_grade_arguments, cmd_grade
+from agecourse.synthetic import make_synthetic_faces
+
+# The command modules (training, evaluation, prediction, grading) are imported inside the command
+# functions, not here: they import TensorFlow, which takes seconds and must first be quietened by
+# quiet_tensorflow(); ``agecourse --help`` and ``agecourse data ...`` need none of it.
 
 EXIT_USER_ERROR = 2
 EXIT_NOTHING_PREDICTED = 1
@@ -38,6 +49,47 @@ EXIT_NOTHING_PREDICTED = 1
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line."""
+
+
+def debug_mode() -> bool:
+    """True when ``AGECOURSE_DEBUG`` is set to a non-empty value other than ``0``: tracebacks and
+    TensorFlow's own log lines are shown."""
+    return os.environ.get("AGECOURSE_DEBUG", "").strip() not in ("", "0")
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up lines reaching the terminal (unless :func:`debug_mode`).
+
+    TensorFlow's C++ core writes notes on oneDNN, missing CUDA drivers and CPU instructions straight
+    to the process's stderr while it loads and finds its devices, before its logging is set up, so
+    ``TF_CPP_MIN_LOG_LEVEL`` alone does not silence them all. They are captured into a temporary file
+    during the import and the device search and shown only if these fail. Afterwards C++ messages
+    below errors and absl's and TensorFlow's Python logs below errors are switched off. Call it before
+    anything imports TensorFlow; later calls do nothing.
+    """
+    if debug_mode() or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # loads the device drivers, which log as they start
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
 
 
 def _positive_int(text: str) -> int:
@@ -68,8 +120,6 @@ def _print_json(value) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from agecourse.config import get_settings
-
     overrides = {}
     for name in ("epochs", "image_size", "max_images"):
         if getattr(args, name, None) is not None:
@@ -85,8 +135,6 @@ def _settings(args: argparse.Namespace):
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """``data scan``: how many files, accepted and rejected (with reasons), label distributions."""
-    from agecourse.data import describe, load_utkface
-
     result = load_utkface(args.path, check=not args.no_check_images)
     report = {
         "source": result.source,
@@ -118,8 +166,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """``data fetch``: download UTKFace (the built-in mirrors, or ``--url``) into the cache."""
-    from agecourse.download import SOURCES, SourceFailedWarning, fetch, source_from_url
-
     if args.sha256 and len(args.url or []) != 1:
         raise UserError("--sha256 needs exactly one --url")
     sources = [source_from_url(url, args.sha256) for url in args.url] if args.url else SOURCES
@@ -138,8 +184,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``data synth``: write a set of synthetic faces (not real people)."""
-    from agecourse.synthetic import make_synthetic_faces
-
     folder = make_synthetic_faces(args.dest, n=args.n, size=args.size, seed=args.seed)
     print(f"Wrote {args.n} synthetic faces (not real people) of {args.size} px to {folder}")
     return 0
@@ -165,8 +209,6 @@ def evaluate_folder(model_path: str | os.PathLike, data: str | os.PathLike, batc
     :func:`agecourse.evaluate.predict_table`, exactly what lesson 09 shows. Files that cannot be
     used (malformed names, undecodable images) are counted and listed under ``data.rejects``.
     """
-    from agecourse import evaluate as ev
-    from agecourse.data import load_utkface, make_dataset
     from agecourse.deploy import input_size, load_model
 
     model = load_model(model_path)
@@ -195,13 +237,11 @@ def evaluate_folder(model_path: str | os.PathLike, data: str | os.PathLike, batc
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: metrics of a saved model on a folder or archive of UTKFace-named images."""
-    from agecourse.evaluate import save_metrics
-
     if not Path(args.data).expanduser().exists():
         raise UserError(f"{args.data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
     metrics = evaluate_folder(args.model, args.data, batch_size=args.batch_size)
     if args.out:
-        save_metrics(json_ready(metrics), Path(args.out) / "metrics.json")
+        ev.save_metrics(json_ready(metrics), Path(args.out) / "metrics.json")
     if args.json:
         _print_json(metrics)
         return 0
@@ -270,9 +310,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    from agecourse import __version__
-    from agecourse.grading import add_grade_arguments, cmd_grade
-
     parser = argparse.ArgumentParser(
         prog="agecourse",
         description="Age and gender estimation course tools (UTKFace, TensorFlow/Keras).",
@@ -320,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--image-size", type=_positive_int, default=None)
         run.add_argument("--max-images", type=_positive_int, default=None)
         run.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-        run.set_defaults(func=cmd_run)
+        run.set_defaults(func=cmd_run, tensorflow=True)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a folder of UTKFace-named images")
     evaluate.add_argument("model", help="a .keras file saved by the course (Model A or B)")
@@ -328,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--out", default=None, help="also write metrics.json into this folder")
     evaluate.add_argument("--batch-size", type=_positive_int, default=64)
-    evaluate.set_defaults(func=cmd_evaluate)
+    evaluate.set_defaults(func=cmd_evaluate, tensorflow=True)
 
     predict = sub.add_parser("predict", help="age and gender of the faces in photos")
     predict.add_argument("model", help="a .keras file saved by the course (Model A or B)")
@@ -339,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--out", default=None, help="write each photo with boxed, captioned faces here")
     predict.add_argument("--gradcam", action="store_true", help="also write a Grad-CAM heat map per face (needs --out)")
-    predict.set_defaults(func=cmd_predict)
+    predict.set_defaults(func=cmd_predict, tensorflow=True)
 
     grade = sub.add_parser("grade", help="grade a folder of submitted exercise notebooks (runs their code)")
     add_grade_arguments(grade)
@@ -349,11 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the command; user errors exit with status 2."""
-    from agecourse.archive import UnsafeArchiveError
-    from agecourse.download import DownloadError
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "tensorflow", False):
+        quiet_tensorflow()
     try:
         with warnings.catch_warnings():
             # A harmless Keras note at the end of every finite tf.data stream (see evaluate_folder).
@@ -362,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OSError, UnsafeArchiveError, DownloadError, ValueError) as err:
         # OSError covers missing files, permissions and full disks; ValueError covers bad data and
         # agecourse.deploy's DeployError (no such model, not an image, ...).
-        if os.environ.get("AGECOURSE_DEBUG"):
+        if debug_mode():
             raise
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"agecourse: error: {message}", file=sys.stderr)

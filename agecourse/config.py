@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
+
 PROFILES = ("ci", "cpu", "gpu")
 
 
@@ -172,6 +174,18 @@ _BASE: dict[str, dict] = {
         model_filters=(32, 64, 128, 256),
     ),
 }
+
+
+def cache_dir() -> Path:
+    """Where downloads, extracted archives, converted images and synthetic faces go.
+
+    ``AGECOURSE_DATA_DIR`` when set, else the user cache folder
+    (``platformdirs.user_cache_dir("agecourse")``).
+    """
+    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
+    if value:
+        return Path(value).expanduser()
+    return Path(platformdirs.user_cache_dir("agecourse"))
 
 
 def gpu_available() -> bool:

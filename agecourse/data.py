@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import math
 import os
 import re
 import warnings
@@ -24,6 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sklearn.model_selection import train_test_split
+
+from agecourse import config
+from agecourse.archive import extract_to_cache, is_archive
+from agecourse.synthetic import default_synthetic_dir, make_synthetic_faces
+
+# TensorFlow is imported inside the tf.data functions below, not here: it takes seconds to import and
+# prints start-up lines, and reading, checking and splitting file tables (``agecourse data scan``)
+# needs none of it.
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 AGE_MIN, AGE_MAX = 0, 116
@@ -156,8 +167,6 @@ def inspect_image(path: str | os.PathLike) -> tuple[str, str]:
     conversion to RGB JPEG: CMYK, RGBA, palette, PNG bytes behind a ``.jpg`` name, ...) or
     ``"bad"`` (zero bytes, truncated, not an image, smaller than ``MIN_IMAGE_SIDE``).
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -181,8 +190,6 @@ def inspect_image(path: str | os.PathLike) -> tuple[str, str]:
 
 def convert_to_rgb_jpeg(path: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Write an RGB JPEG copy of ``path`` to ``dest``; transparent pixels become white."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as image:
         image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "P"):
@@ -221,9 +228,7 @@ def check_images(
             continue
         if status == "convert":
             if convert_dir is None:
-                from agecourse.download import default_cache_dir
-
-                convert_dir = default_cache_dir() / "converted"
+                convert_dir = config.cache_dir() / "converted"
             # Named by a hash of the original path, so the copy is stable across runs and saved
             # splits that point at it stay valid.
             digest = hashlib.sha1(str(Path(paths[i]).resolve()).encode()).hexdigest()[:12]
@@ -255,8 +260,6 @@ def load_utkface(
         raise FileNotFoundError(f"{source}: no such file or folder")
     folder = source
     if source.is_file():
-        from agecourse.archive import extract_to_cache, is_archive
-
         if not is_archive(source):
             raise ValueError(f"{source}: not a folder, .zip or .tar.gz archive")
         folder = extract_to_cache(source, extract_dir)
@@ -289,8 +292,6 @@ def strata(images: pd.DataFrame) -> pd.Series:
 def stratified_sample(images: pd.DataFrame, n: int, seed: int = 42) -> pd.DataFrame:
     """A seeded subset of ``n`` rows with the same age-band x gender mix as the whole (for an ``n``
     too small to hold every stratum: the same gender mix, or for a handful of rows a plain sample)."""
-    from sklearn.model_selection import train_test_split
-
     if n >= len(images):
         return images.reset_index(drop=True)
     groups = _split_groups(images, min(n, len(images) - n))
@@ -352,8 +353,6 @@ def split_dataset(
     The same ``images`` and ``seed`` always give the identical split: rows are sorted by path
     first, so the order files were listed in does not matter.
     """
-    from sklearn.model_selection import train_test_split
-
     if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
     images = images.sort_values("path").reset_index(drop=True)
@@ -382,8 +381,6 @@ def _split_groups(images: pd.DataFrame, smaller_side: int) -> pd.Series | None:
 
 def _smaller_side(n: int, fraction: float) -> int:
     """Rows on the smaller side when scikit-learn moves ``fraction`` of ``n`` rows to the test side."""
-    import math
-
     moved = math.ceil(fraction * n)
     return min(moved, n - moved)
 
@@ -499,8 +496,6 @@ def load_course_data(settings) -> LoadResult:
     """
     if settings.data_dir is not None:
         return load_utkface(settings.data_dir, max_images=settings.max_images, seed=settings.seed)
-    from agecourse.synthetic import default_synthetic_dir, make_synthetic_faces
-
     # Drawn larger than the model input, like the 200 px UTKFace chips, so resizing behaves alike.
     size = min(200, max(64, 2 * settings.image_size))
     folder = make_synthetic_faces(

@@ -24,20 +24,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agecourse import config
+from agecourse.archive import extract_to_cache, is_archive, marker_path
+from agecourse.data import FilenameError, parse_filename
+
 MANUAL_HINT = (
     "download UTKFace manually (https://susanqq.github.io/UTKFace/ or a mirror) and pass the "
     "folder, .zip or .tar.gz with --data PATH or AGECOURSE_DATA=PATH"
 )
-
-
-def default_cache_dir() -> Path:
-    """Where downloads and extracted archives go: ``AGECOURSE_DATA_DIR``, else the user cache folder."""
-    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
-    if value:
-        return Path(value).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("agecourse"))
 
 
 @dataclass(frozen=True)
@@ -113,8 +107,6 @@ def source_from_url(url: str, sha256: str | None = None, image_count: int | None
     named after the host plus a short hash of the URL, so two URLs never share a cache folder.
     """
     from urllib.parse import urlparse
-
-    from agecourse.archive import is_archive
 
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -285,8 +277,6 @@ def _is_verified(source: Source, archive: Path) -> bool:
 
 def count_utkface_images(folder: str | os.PathLike) -> int:
     """Count files under ``folder`` (recursively) whose names parse as UTKFace file names."""
-    from agecourse.data import FilenameError, parse_filename
-
     count = 0
     for path in Path(folder).rglob("*"):
         if path.name.startswith(".") or not path.is_file():
@@ -306,8 +296,6 @@ def _say(progress: bool, message: str) -> None:
 
 def _fetch_one(source: Source, cache_dir: Path, progress: bool, extract: bool) -> Path:
     """Download (or reuse), verify and extract one source; raise :class:`DownloadError` on failure."""
-    from agecourse.archive import extract_to_cache, marker_path
-
     archive = _archive_path(source, cache_dir)
     reused = _is_verified(source, archive)
     digest = None
@@ -364,11 +352,11 @@ def fetch(
     source sets ``image_count``, must hold at least that many UTKFace-named images. A failing source
     is reported with a :class:`SourceFailedWarning` naming it and the reason, and the next is tried.
     When all fail, :class:`DownloadError` lists every source with its reason and says how to supply
-    the data by hand. ``cache_dir`` defaults to :func:`default_cache_dir`.
+    the data by hand. ``cache_dir`` defaults to :func:`agecourse.config.cache_dir`.
     """
     import requests
 
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else config.cache_dir()
     failures = []
     for source in sources:
         try:

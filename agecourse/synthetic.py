@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from agecourse import config
+
 __all__ = [
     "GENERATOR_VERSION",
     "MANIFEST_NAME",
@@ -537,17 +539,9 @@ def face_rng(seed: int, index: int) -> np.random.Generator:
 def default_synthetic_dir(n: int, size: int, seed: int) -> Path:
     """Cache folder for a synthetic set: ``<cache>/synthetic-faces-n{n}-s{size}-seed{seed}``.
 
-    ``<cache>`` is ``AGECOURSE_DATA_DIR`` when set, else the user cache folder
-    (``platformdirs.user_cache_dir("agecourse")``), the same place downloads go.
+    ``<cache>`` is :func:`agecourse.config.cache_dir`, the same place downloads go.
     """
-    value = os.environ.get("AGECOURSE_DATA_DIR", "").strip()
-    if value:
-        root = Path(value).expanduser()
-    else:
-        import platformdirs
-
-        root = Path(platformdirs.user_cache_dir("agecourse"))
-    return root / f"synthetic-faces-n{n}-s{size}-seed{seed}"
+    return config.cache_dir() / f"synthetic-faces-n{n}-s{size}-seed{seed}"
 
 
 def _file_name(age: int, gender: int, race: int, index: int) -> str:

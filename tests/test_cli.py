@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -410,3 +411,22 @@ def test_console_script_is_installed():
         pytest.skip(f"no console script next to {sys.executable} (package not installed with pip)")
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("agecourse ")
+
+
+# A line of TensorFlow's C++ log ("I0000 00:00:1795.. 123 port.cc:153] ...") or absl's start-up note.
+TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+
+
+def test_tensorflow_start_up_lines_stay_off_the_terminal(tiny_model, photos):
+    """A real ``predict`` in a fresh process, as from a terminal (no TF_CPP_MIN_LOG_LEVEL set): its
+    stderr holds no TensorFlow log lines; with ``AGECOURSE_DEBUG=1`` whatever TensorFlow prints shows."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "AGECOURSE_DEBUG")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    argv = [sys.executable, "-m", "agecourse", "predict", str(tiny_model), str(photos["face"]), "--no-detect"]
+    quiet = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
+    debug = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=dict(env, AGECOURSE_DEBUG="1"))
+    assert quiet.returncode == 0 and debug.returncode == 0, quiet.stderr + debug.stderr
+    assert ": face 1: " in quiet.stdout and quiet.stdout == debug.stdout
+    assert [line for line in quiet.stderr.splitlines() if TF_LOG_LINE.match(line)] == []
+    shown = [line.split("] ", 1)[-1] for line in debug.stderr.splitlines() if TF_LOG_LINE.match(line)]
+    assert all(text not in quiet.stderr for text in shown)

@@ -54,3 +54,17 @@ def test_model_a_recipe_lives_in_the_settings():
     assert cpu.lr_schedule == "cosine" and cpu.augment == "flip", "the recipe measured best in bench/README.md"
     assert ci.lr_schedule in ("plateau", "cosine") and gpu.lr_schedule in ("plateau", "cosine")
     assert config.get_settings("cpu", gender_loss_weight=5.0, augment=False).gender_loss_weight == 5.0
+
+
+def test_one_cache_folder_for_downloads_archives_and_synthetic_faces(monkeypatch, tmp_path):
+    from agecourse.archive import default_extract_dir
+    from agecourse.synthetic import default_synthetic_dir
+
+    monkeypatch.setenv("AGECOURSE_DATA_DIR", str(tmp_path / "here"))
+    archive = tmp_path / "UTKFace.tar.gz"
+    archive.write_bytes(b"x")
+    assert config.cache_dir() == tmp_path / "here"
+    assert default_extract_dir(archive).parent == tmp_path / "here" / "extracted"
+    assert default_synthetic_dir(10, 64, 1).parent == tmp_path / "here"
+    monkeypatch.delenv("AGECOURSE_DATA_DIR")
+    assert config.cache_dir().name == "agecourse" and config.cache_dir().is_absolute()

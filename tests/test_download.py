@@ -22,7 +22,6 @@ from agecourse.download import (
     DownloadError,
     Source,
     SourceFailedWarning,
-    default_cache_dir,
     download_file,
     fetch,
 )
@@ -116,13 +115,6 @@ def utk_archive(folder: Path, name: str = "utk.tar.gz", n: int = N_IMAGES) -> tu
 
 def leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
-def test_default_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("AGECOURSE_DATA_DIR", str(tmp_path / "here"))
-    assert default_cache_dir() == tmp_path / "here"
-    monkeypatch.delenv("AGECOURSE_DATA_DIR")
-    assert "agecourse" in str(default_cache_dir())
 
 
 def test_sources_are_well_formed():
