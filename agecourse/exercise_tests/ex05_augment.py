@@ -188,7 +188,7 @@ def q3_too_big(random_crop):
 def q3_random(random_crop):
     import numpy as np
 
-    image = np.arange(5 * 5, dtype=float).reshape(5, 5, 1)
+    image = np.arange(5 * 7, dtype=float).reshape(5, 7, 1)
     first = np.asarray(random_crop(image, 3, np.random.default_rng(42)))
     again = np.asarray(random_crop(image, 3, np.random.default_rng(42)))
     same(first, again, "two crops with seed 42")
@@ -196,8 +196,8 @@ def q3_random(random_crop):
     seen = {_position(image, np.asarray(random_crop(image, 3, rng))) for _ in range(300)}
     same(
         sorted(p for p in seen if p is not None),
-        [(top, left) for top in range(3) for left in range(3)],
-        "window positions reached in 300 crops of 3 x 3 from 5 x 5",
+        [(top, left) for top in range(3) for left in range(5)],
+        "window positions reached in 300 crops of 3 x 3 from 5 x 7 (every position)",
     )
 
 
