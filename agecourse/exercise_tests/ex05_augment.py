@@ -109,7 +109,8 @@ def q2_conclusion(flip_hurts, accuracy):
         )  # noqa: E501
 
 
-# Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py).
+# Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py). Two only: each
+# one trains the models again, and the suite must stay fast.
 wrong(
     "q2",
     "flip in both classifiers",
@@ -123,13 +124,6 @@ wrong(
     "model.evaluate(val_spots, val_sides, verbose=0)",
     "model.evaluate(train_spots, train_sides, verbose=0)",
     says="validation spots",
-)  # noqa: E501
-wrong(
-    "q2",
-    "conclusion the wrong way round",
-    'flip_hurts = accuracy["flip"] < accuracy["plain"]',
-    'flip_hurts = accuracy["flip"] > accuracy["plain"]',
-    says="agree",
 )  # noqa: E501
 
 
