@@ -292,13 +292,13 @@ def compare_models(
 def train_with_table(
     settings, split, train_images: pd.DataFrame, sample_weight: str | None = None, verbose: int | str = "auto"
 ):
-    """Train Model A exactly as :func:`agecourse.pipeline.train_model_a` does (same seed, recipe,
+    """Train Model A exactly as :func:`agecourse.recipes.train_model_a` does (same seed, recipe,
     epochs, callbacks) but on a changed training table: re-sampled rows, or the same rows with a
     ``sample_weight`` column (lesson 04's :mod:`agecourse.balance`).
 
     Validation and test stay as they are. Returns ``(model, history)``.
     """
-    from agecourse.pipeline import train_model_a
+    from agecourse.recipes import train_model_a
 
     return train_model_a(settings, split, verbose=verbose, train_images=train_images, sample_weight=sample_weight)
 

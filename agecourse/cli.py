@@ -194,7 +194,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run`` / ``train``: load, split, train Model A, evaluate on the test split, write files."""
-    from agecourse.pipeline import run_main
+    from agecourse.job import run_main
 
     settings = _settings(args)
     print(f"Profile '{settings.profile}', data: {settings.data_label}")

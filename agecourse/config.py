@@ -47,7 +47,7 @@ class Settings:
     trains it the textbook way, on the image pipeline with lesson 05's augmentation inside the model;
     ``N >= 1`` (the ``cpu`` profile) computes the frozen backbone below ``transfer_cut`` once for
     ``N`` views of every training image and trains both phases above it
-    (:func:`agecourse.transfer.train_two_phase_cached`), which is what makes a 160 px, alpha 0.5
+    (:func:`agecourse.transfer_training.train_two_phase_cached`), which is what makes a 160 px, alpha 0.5
     MobileNetV2 fit a CPU budget.
     """
 
@@ -70,7 +70,7 @@ class Settings:
     transfer_cached_views: int = 0
     transfer_cut: str = "block_12_add"
     transfer_learning_rate: float | None = None  # phase 1; None: learning_rate
-    transfer_finetune_learning_rate: float | None = None  # phase 2; None: transfer.FINETUNE_LEARNING_RATE
+    transfer_finetune_learning_rate: float | None = None  # phase 2; None: transfer_training.FINETUNE_LEARNING_RATE
     transfer_lr_schedule: str = "plateau"
     model_filters: tuple[int, ...] = (32, 64, 128)
     dense_units: int = 128
@@ -189,7 +189,8 @@ def cache_dir() -> Path:
 
 
 def gpu_available() -> bool:
-    """True if TensorFlow can see a GPU. Imports TensorFlow lazily (it is slow to import)."""
+    """True if TensorFlow can see a GPU. Imports TensorFlow here, not at the top: it takes seconds,
+    and most uses of the settings (the ``ci`` profile, the command line's data commands) need none."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))

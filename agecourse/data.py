@@ -434,35 +434,29 @@ def make_dataset(
 
     if len(images) == 0:
         raise ValueError("no images to stream: the table is empty")
-    paths = images["path"].astype(str).to_numpy()
     labels = {"age": images["age"].to_numpy(np.float32), "gender": images["gender"].to_numpy(np.float32)}
-    parts = (paths, labels)
+    parts = (images["path"].astype(str).to_numpy(), labels)
     if sample_weight is not None:
-        parts = parts + (images[sample_weight].to_numpy(np.float32),)
-    ds = tf.data.Dataset.from_tensor_slices(parts)
+        parts += (images[sample_weight].to_numpy(np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(parts)  # one element per image: (path, labels[, weight])
     if shuffle and cache is None:
-        # Without a cache only the paths are shuffled: cheap, and decoding follows the new order.
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-
-    def load(path, *rest):
-        return (decode_and_resize(path, image_size), *rest)
-
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Safety net: a file that passed check_images but still fails to decode is skipped (TF logs it)
-    # instead of killing the epoch.
-    ds = ds.ignore_errors(log_warning=True)
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)  # only paths: cheap
+    ds = ds.map(
+        lambda path, *rest: (decode_and_resize(path, image_size), *rest),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    ds = ds.ignore_errors(log_warning=True)  # a file that still fails to decode is skipped, with a warning
     if cache is not None:
-        ds = ds.cache("" if str(cache) == "memory" else str(cache))
-        if shuffle:
-            # Shuffle *after* the cache: a cache replays the order of its first pass, so shuffling
-            # before it would give every epoch the same order.
-            ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.cache("" if str(cache) == "memory" else str(cache))  # decode each image once
+        if shuffle:  # after the cache: a cache replays its first order, so shuffle what it yields
+            ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size)
     if augment is not None:
         ds = ds.map(lambda x, *rest: (augment(x, training=True), *rest), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)  # prepare the next batches while the model trains on this one
 
 
 def describe(images: pd.DataFrame) -> dict:

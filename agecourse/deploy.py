@@ -1,4 +1,6 @@
-"""Using a trained model on new photos: save and load, find faces, predict age and gender, explain.
+"""Using a trained model on new photos: save and load, find faces, predict age and gender, explain,
+draw, export to TensorFlow Lite. (The widget app is :mod:`agecourse.demo_app`, the example photos
+:mod:`agecourse.example_photos`.)
 
 Introduced in lesson 13 (deploy); ``agecourse predict`` is a thin wrapper around
 :func:`predict_many`.
@@ -20,7 +22,7 @@ in it into one:
    outside the photo are filled by replicating the edge, then the crop is resized to the model's
    input exactly as in training (:func:`agecourse.data.decode_and_resize`);
 4. **predict** age and the probability of "female" for all faces in one batch, optionally with a
-   Grad-CAM heat map per face (:mod:`agecourse.explain`, imported only when asked for).
+   Grad-CAM heat map per face (:mod:`agecourse.explain`).
 
 With ``detect=False`` the whole image is treated as one face (for images that are already chips).
 
@@ -31,19 +33,24 @@ Problems raise a :class:`DeployError` (a ``ValueError``) subclass whose message 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import cv2
+import keras
 import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+# Registers Model B's preprocessing layer with Keras, so a saved Model B loads.
+import agecourse.backbones  # noqa: F401
 from agecourse.data import GENDERS, MIN_IMAGE_SIDE
-
-if TYPE_CHECKING:
-    import keras
-    from PIL import Image as PILImage
+from agecourse.explain import gradcam_heatmaps, overlay
 
 # Measured on 100 real UTKFace chips padded by 25 %: median Haar box side = 1.03 x chip side, box
 # centre at 0.42 of the chip's height. The inverse gives the chip around a detected box.
@@ -53,7 +60,7 @@ DETECT_PAD = 0.25  # replicated border added before detection, as a fraction of 
 MAX_DETECT_SIDE = 1024  # larger photos are scaled down for detection only (speed)
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 
-ImageSource = "str | os.PathLike | bytes | PILImage.Image | np.ndarray"
+ImageSource = "str | os.PathLike | bytes | Image.Image | np.ndarray"
 
 
 class DeployError(ValueError):
@@ -100,10 +107,6 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     ``compile=False`` (the default) skips restoring the optimizer and losses, which prediction does
     not need. Raises :class:`ModelLoadError` naming the file when it is missing or unreadable.
     """
-    import keras
-
-    import agecourse.transfer  # noqa: F401  (registers Model B's preprocessing layer for loading)
-
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file")
@@ -137,10 +140,8 @@ def _source_name(source: Any, name: str | None) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _pil_to_rgb(image: PILImage.Image) -> np.ndarray:
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
     """EXIF-orient and convert any PIL image to an RGB uint8 array (transparency onto white)."""
-    from PIL import Image, ImageOps
-
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grayscale
         values = np.asarray(image, dtype=np.float64)
@@ -181,8 +182,6 @@ def read_image(source, name: str | None = None) -> np.ndarray:
     images are converted. Raises :class:`ImageNotFound`, :class:`NotAnImage` or
     :class:`ImageTooSmall` (smaller than ``MIN_IMAGE_SIDE`` px on a side), naming ``name`` or the file.
     """
-    from PIL import Image, UnidentifiedImageError
-
     label = _source_name(source, name)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(source, label)
@@ -228,8 +227,6 @@ def haar_cascade():
     """OpenCV's bundled frontal-face Haar cascade, loaded once."""
     global _CASCADE
     if _CASCADE is None:
-        import cv2
-
         cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_CASCADE))
         if cascade.empty():
             raise RuntimeError(
@@ -253,8 +250,6 @@ def detect_faces(
     with replicated edge pixels (Haar needs some context around a face), searched with the Haar
     cascade, and the boxes mapped back to the original image and clipped to it.
     """
-    import cv2
-
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     height, width = gray.shape
     scale = min(1.0, max_side / max(height, width))
@@ -285,8 +280,6 @@ def chip_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
 
 def crop_chip(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Cut ``box`` ``(x, y, w, h)`` out of ``rgb``; parts outside the image replicate its edge."""
-    import cv2
-
     x, y, w, h = box
     height, width = rgb.shape[:2]
     top, left = max(0, -y), max(0, -x)
@@ -299,8 +292,6 @@ def crop_chip(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def to_model_input(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an RGB crop to the model's input as training does: float32 0-255, antialiased."""
-    import tensorflow as tf
-
     resized = tf.image.resize(tf.convert_to_tensor(crop, tf.float32), size, antialias=True)
     return tf.clip_by_value(resized, 0.0, 255.0).numpy()
 
@@ -414,8 +405,6 @@ def predict_faces(
     ages, p_female = _predict_batch(model, batch)
     heatmaps = [None] * len(batch)
     if gradcam:
-        from agecourse.explain import gradcam_heatmaps
-
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
     return [
         FacePrediction(
@@ -467,8 +456,6 @@ def predict_many(model: keras.Model, sources, detect: bool = True, gradcam: bool
 def draw_faces(image, faces: list[FacePrediction], name: str | None = None, numbered: bool | None = None):
     """The photo as a PIL image with each face boxed and captioned (age and gender); with several
     faces (or ``numbered=True``) each caption starts with the face's number, as in the app."""
-    from PIL import Image, ImageDraw, ImageFont
-
     rgb = (
         image
         if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3
@@ -493,8 +480,6 @@ def draw_faces(image, faces: list[FacePrediction], name: str | None = None, numb
 
 def face_overlays(faces: list[FacePrediction], alpha: float = 0.45) -> list[np.ndarray]:
     """The Grad-CAM overlay (RGB uint8) of every face that has a heat map."""
-    from agecourse.explain import overlay
-
     return [
         overlay(face.crop, face.heatmap, alpha=alpha)
         for face in faces
@@ -505,8 +490,6 @@ def face_overlays(faces: list[FacePrediction], alpha: float = 0.45) -> list[np.n
 def save_outputs(image, faces: list[FacePrediction], out_dir: str | os.PathLike, stem: str) -> list[Path]:
     """Write ``<stem>_faces.png`` (boxes and captions) and, for faces with heat maps,
     ``<stem>_face<i>_gradcam.png`` into ``out_dir``; returns the paths written."""
-    from PIL import Image
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}_faces.png"]
@@ -517,222 +500,12 @@ def save_outputs(image, faces: list[FacePrediction], out_dir: str | os.PathLike,
     return paths
 
 
-def _png_bytes(image) -> bytes:
-    from PIL import Image
-
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-# --- example photos ---------------------------------------------------------------------------
-
-# Synthetic faces that OpenCV's Haar cascade finds when pasted into a photo (tests/test_deploy.py
-# checks it): not every drawn face is found, so the examples use these.
-EXAMPLE_FACE_SEEDS = (0, 2)
-ORIENTATION_STORAGE = {3: 180, 6: 90, 8: 270}  # EXIF orientation -> how far the pixels are turned
-
-
-def example_faces(side: int = 160, seeds: tuple[int, ...] = EXAMPLE_FACE_SEEDS) -> list[np.ndarray]:
-    """Synthetic faces (not real people, :mod:`agecourse.synthetic`) of ``side`` px for examples."""
-    from agecourse.synthetic import draw_face
-
-    return [draw_face(30 + seed, seed % 2, seed % 5, size=side, rng=seed) for seed in seeds]
-
-
-def group_photo(faces=None, side: int = 160, gap: int = 40, margin: int = 70) -> np.ndarray:
-    """A 'photo' with faces side by side on a plain backdrop, as RGB uint8.
-
-    Args:
-        faces: face images (arrays, paths, bytes; e.g. UTKFace chips) or ``None`` for
-            :func:`example_faces`. Each is resized to ``side`` x ``side``.
-        side, gap, margin: face size, space between faces and border around them, in pixels.
-
-    A chip pasted into a larger picture is what a detector meets in a real photo: a face with
-    context around it, rather than a face that fills the whole image.
-    """
-    from PIL import Image
-
-    chips = example_faces(side) if faces is None else [read_image(face) for face in faces]
-    if not chips:
-        raise ValueError("group_photo needs at least one face")
-    width = 2 * margin + len(chips) * side + (len(chips) - 1) * gap
-    height = 2 * margin + side
-    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
-    canvas = np.array([196, 204, 214], np.float32) * (1 - ramp) + np.array([226, 218, 204], np.float32) * ramp
-    canvas = np.repeat(canvas, height, axis=0).round().astype(np.uint8)
-    for i, chip in enumerate(chips):
-        resized = np.asarray(Image.fromarray(chip).resize((side, side), Image.Resampling.LANCZOS))
-        x = margin + i * (side + gap)
-        canvas[margin : margin + side, x : x + side] = resized
-    return canvas
-
-
-def pick_detectable(sources, n: int = 2) -> list:
-    """The first ``n`` images (paths, bytes or arrays of single faces, e.g. UTKFace chips) in which
-    :func:`detect_faces` finds a face: Haar misses about 1 chip in 20, and an example photo should
-    not start with a miss. Raises ``ValueError`` when fewer than ``n`` qualify."""
-    picked = []
-    for source in sources:
-        if detect_faces(read_image(source)):
-            picked.append(source)
-            if len(picked) == n:
-                return picked
-    raise ValueError(f"only {len(picked)} of the images have a face the detector finds; {n} were asked for")
-
-
-def encode_image(rgb: np.ndarray, mode: str = "RGB", fmt: str = "JPEG", orientation: int | None = None) -> bytes:
-    """The bytes of an image file made from ``rgb``, as a camera or an editor might store it.
-
-    Args:
-        rgb: an upright RGB uint8 image.
-        mode: PIL mode of the stored pixels: ``"RGB"``, ``"L"`` (grayscale), ``"RGBA"`` (PNG
-            only), ``"CMYK"`` (JPEG only; print workflows), ``"P"`` (palette, PNG only).
-        fmt: ``"JPEG"`` or ``"PNG"``.
-        orientation: an EXIF orientation (3, 6 or 8): the pixels are stored turned and the tag
-            says how to turn them back, as phones do for portrait shots (JPEG only).
-    """
-    from PIL import Image
-
-    image = Image.fromarray(np.asarray(rgb, np.uint8)).convert(mode)
-    options: dict[str, Any] = {"quality": 95} if fmt.upper() == "JPEG" else {}
-    if orientation is not None:
-        if orientation not in ORIENTATION_STORAGE:
-            raise ValueError(f"orientation must be one of {sorted(ORIENTATION_STORAGE)}, got {orientation}")
-        image = image.rotate(ORIENTATION_STORAGE[orientation], expand=True)
-        exif = Image.Exif()
-        exif[0x0112] = orientation
-        options["exif"] = exif
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def demo_model(settings=None, path: str | os.PathLike | None = None, verbose: bool = False):
-    """The model for the demo page and the app: ``(model, description)``.
-
-    Looks, in order, for ``path``, the ``AGECOURSE_DEMO_MODEL`` environment variable, then the
-    saved Model B and Model A of the current profile (:attr:`Settings.artifacts_dir`). With none of
-    them it trains a small Model A in the ``ci`` profile (synthetic faces, seconds to a minute on a
-    CPU, saved for the next start) and the description says that its predictions mean nothing.
-    """
-    from agecourse.config import get_settings
-
-    settings = settings or get_settings()
-    chosen = path or os.environ.get("AGECOURSE_DEMO_MODEL")
-    if chosen:  # asked for explicitly: a missing file is an error, not a reason to fall back
-        return load_model(chosen), f"{Path(chosen).name} (from {chosen})"
-    for name, label in (("model_b.keras", "Model B"), ("model_a.keras", "Model A")):
-        saved = settings.artifacts_dir / name
-        if saved.is_file():
-            return load_model(saved), f"{label} trained in the '{settings.profile}' profile ({saved})"
-    from agecourse.pipeline import get_model_a
-
-    small = get_settings("ci")
-    model = get_model_a(small, verbose=verbose)
-    return model, (
-        f"a small Model A trained for {small.epochs} epochs on synthetic faces in the 'ci' profile, because no "
-        "trained model was found: it shows how the app works, its ages and genders mean nothing. Train one "
-        "with lesson 08 or 10 (or the agecourse run command) or set AGECOURSE_DEMO_MODEL to a .keras file."
-    )
-
-
-# --- the notebook app -----------------------------------------------------------------------
-
-
-def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, about: str = "", example=None):
-    """A small ipywidgets app: upload a photo, see every face boxed with its predicted age and
-    gender, and (optionally) each face's Grad-CAM heat map. Errors (no face, not an image, too
-    small) are shown in the app instead of a traceback.
-
-    Args:
-        model: the model to use.
-        gradcam, detect: initial state of the two check boxes.
-        about: HTML shown above the controls, e.g. which model this is.
-        example: an image (array, path or bytes) behind a "Try the example" button, for visitors
-            without a photo at hand.
-
-    Returns an ``ipywidgets.VBox``; display it as the last line of a cell. Its ``analyse(content,
-    name)`` method runs the same steps on raw file bytes (what an upload delivers), for scripts and
-    tests. Parts carry CSS classes (``agecourse-status``, ``agecourse-boxed``,
-    ``agecourse-heatmap``) so that a browser test can find them.
-    """
-    import ipywidgets as widgets
-
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
-    detect_box = widgets.Checkbox(value=detect, description="detect faces (untick for a cropped face)", indent=False)
-    gradcam_box = widgets.Checkbox(value=gradcam, description="Grad-CAM heat maps (gender)", indent=False)
-    results = widgets.VBox()
-    results.add_class("agecourse-results")
-    status = widgets.HTML("Upload a photo with one or more faces (JPEG or PNG).")
-    status.add_class("agecourse-status")
-
-    def analyse(content, name: str = "upload") -> list[FacePrediction]:
-        status.value = f"Analysing {name} ..."
-        try:
-            rgb = read_image(content if isinstance(content, np.ndarray) else bytes(content), name=name)
-            faces = predict_faces(model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name)
-        except DeployError as err:
-            status.value = f"<span style='color:#b00020'><b>Cannot use this photo:</b> {err}</span>"
-            results.children = ()
-            return []
-        boxed = widgets.Image(
-            value=_png_bytes(draw_faces(rgb, faces)), format="png", layout=widgets.Layout(max_width="520px")
-        )
-        boxed.add_class("agecourse-boxed")
-        children = [boxed]
-        overlays = face_overlays(faces)
-        if overlays:
-            tiles = []
-            for i, (face, picture) in enumerate(zip([f for f in faces if f.heatmap is not None], overlays), 1):
-                heat = widgets.Image(
-                    value=_png_bytes(np.kron(picture, np.ones((3, 3, 1), np.uint8))),
-                    format="png",
-                    width=144,
-                    height=144,
-                )
-                heat.add_class("agecourse-heatmap")
-                caption = widgets.HTML(f"face {i}: {face.label()}", layout=widgets.Layout(width="150px"))
-                tiles.append(widgets.VBox([heat, caption], layout=widgets.Layout(margin="0 16px 0 0")))
-            children.append(widgets.HBox(tiles))
-        results.children = tuple(children)
-        found = "face" if len(faces) == 1 else "faces"
-        status.value = f"{name}: {len(faces)} {found}. " + "; ".join(
-            f"face {i}: {f.label()}" for i, f in enumerate(faces, 1)
-        )
-        return faces
-
-    def on_upload(change) -> None:
-        files = change["new"]
-        if files:
-            analyse(files[0]["content"], files[0]["name"])
-
-    upload.observe(on_upload, names="value")
-    controls = [upload, detect_box, gradcam_box]
-    if example is not None:
-        picture = read_image(example, name="example")
-        button = widgets.Button(description="Try the example", tooltip="synthetic faces, not real people")
-        button.on_click(lambda _: analyse(picture, "example photo (synthetic faces)"))
-        controls.insert(1, button)
-    parts = [widgets.HBox(controls), status, results]
-    if about:
-        parts.insert(0, widgets.HTML(about))
-    app = widgets.VBox(parts)
-    app.analyse = analyse
-    return app
-
-
 # --- TensorFlow Lite ------------------------------------------------------------------------
 
 
 def export_tflite(model: keras.Model, path: str | os.PathLike) -> Path:
     """Convert a model to a TensorFlow Lite flat buffer (for phones and small devices), float32,
     without quantisation; check it with :func:`tflite_parity` before shipping it."""
-    import contextlib
-
-    import tensorflow as tf
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured variable
@@ -743,13 +516,9 @@ def export_tflite(model: keras.Model, path: str | os.PathLike) -> Path:
 
 def _tflite_interpreter(path: str | os.PathLike):
     """LiteRT's interpreter (``ai_edge_litert``) when installed, else TensorFlow's deprecated one."""
-    try:
+    try:  # optional package, not a dependency of the course: imported only where it is installed
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        import warnings
-
-        import tensorflow as tf
-
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             return tf.lite.Interpreter(model_path=str(path))

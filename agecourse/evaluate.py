@@ -15,6 +15,10 @@ from sklearn import metrics as skm
 
 from agecourse.data import GENDERS, age_band
 
+# TensorFlow (test-time flipping) and matplotlib / seaborn (the plots) are imported inside the
+# functions that use them: the command line imports this module for its metrics, and importing
+# them would add seconds (and TensorFlow's start-up lines) to ``agecourse data scan``.
+
 # Published results of comparable projects, for the comparison table of lesson 09 and bench/.
 # Their splits and data differ from ours (most use a random split of full UTKFace), so the
 # comparison is indicative only.

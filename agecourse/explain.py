@@ -17,14 +17,20 @@ Before explaining, the output activations are replaced by linear ones (tf-keras-
 gradient keeps its direction (the Grad-CAM map is the same after normalisation) but no longer
 vanishes when the sigmoid saturates at ``p`` close to 0 or 1.
 
+Lesson 11 writes Grad-CAM itself with ``tf.GradientTape`` (:func:`make_gradcam_heatmaps` and the
+two small functions it calls, in the style of the Keras Grad-CAM example) and compares it with
+tf-keras-vis' ``Gradcam`` (:func:`gradcam_heatmaps`) on the same faces.
+
 Score-CAM (tf-keras-vis ``Scorecam``) is not offered: it applies a softmax to each output, which for
 our one-unit outputs is always 1, so every channel would get the same weight.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 METHODS = ("gradcam", "gradcam++")
 OUTPUTS = ("age", "gender")
@@ -48,6 +54,51 @@ def last_conv_layer_name(model) -> str:
         if len(shape) == 4:
             return layer.name
     raise ValueError(f"{model.name} has no convolutional feature map to explain")
+
+
+def make_gradcam_model(model, layer_name: str, output: str):
+    """A model from the image to two tensors: the feature map of ``layer_name`` and what enters the
+    ``output`` layer (the last dense layer of the age or the gender head)."""
+    head = model.get_layer(output)
+    return keras.Model(model.inputs, [model.get_layer(layer_name).output, head.input])
+
+
+def head_logits(model, output: str, head_input):
+    """The ``output`` layer without its activation (softplus for age, sigmoid for gender), one value
+    per image: what tf-keras-vis' ``ReplaceToLinear`` explains. For gender it is the logit of p(female)."""
+    head = model.get_layer(output)
+    x = tf.cast(head_input, head.kernel.dtype)
+    return (x @ head.kernel + head.bias)[:, 0]
+
+
+def gradcam_score(logits, output: str, direction: str = "raise"):
+    """The score Grad-CAM explains, per image. Gender: the logit of the class the model chose
+    (``logit`` where it said female, ``-logit`` where it said male). Age: the age before softplus,
+    or its negative for ``direction="lower"``."""
+    if output == "gender":
+        return tf.where(logits >= 0, 1.0, -1.0) * logits
+    if direction not in ("raise", "lower"):
+        raise ValueError(f"direction must be 'raise' or 'lower', got {direction!r}")
+    return logits if direction == "raise" else -logits
+
+
+def make_gradcam_heatmaps(model, images, output: str = "gender", layer_name: str | None = None, direction="raise"):
+    """Grad-CAM with ``tf.GradientTape``: one heat map per image, at the resolution of the feature
+    map (:func:`overlay` stretches it over the image), scaled to 0-1.
+
+    Each channel of the feature map is weighted by the average gradient of the score over the map;
+    the weighted channels are summed and the negative part is dropped. The same computation as
+    tf-keras-vis' ``Gradcam`` with ``ReplaceToLinear`` (:func:`gradcam_heatmaps`) before resizing.
+    """
+    images = tf.convert_to_tensor(as_batch(images))
+    grad_model = make_gradcam_model(model, layer_name or last_conv_layer_name(model), output)
+    with tf.GradientTape() as tape:
+        feature_map, head_input = grad_model(images, training=False)
+        score = gradcam_score(head_logits(model, output, head_input), output, direction)
+    grads = tf.cast(tape.gradient(score, feature_map), tf.float32)
+    channel_weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    heatmaps = tf.nn.relu(tf.reduce_sum(channel_weights * tf.cast(feature_map, tf.float32), axis=-1))
+    return normalize_maps(heatmaps.numpy())
 
 
 def gender_score(predicted_female):
@@ -315,3 +366,37 @@ def caption(row) -> str:
         f"{verdict}true {GENDERS[int(row['gender'])]} {int(row['age'])}\n"
         f"pred {GENDERS[int(row['gender_pred'])]} (p_f={row['gender_prob']:.2f}) {row['age_pred']:.0f}"
     )
+
+
+# --- lesson 09: the worst predictions -------------------------------------------------------------
+
+
+def top_losses(table: pd.DataFrame, task: str = "age", n: int = 8) -> pd.DataFrame:
+    """The ``n`` faces of a predictions table with the largest loss for ``task``, worst first, with
+    a ``loss`` column: the absolute age error in years, or the gender cross-entropy of the true class
+    (large when the model was confidently wrong)."""
+    if task == "age":
+        loss = table["age_error"].abs()
+    elif task == "gender":
+        p_female = table["gender_prob"].clip(1e-7, 1 - 1e-7)
+        loss = -np.log(np.where(table["gender"] == 1, p_female, 1 - p_female))
+    else:
+        raise ValueError(f"task must be 'age' or 'gender', got {task!r}")
+    return table.assign(loss=loss).nlargest(n, "loss")
+
+
+def plot_top_losses(images, worst: pd.DataFrame, title: str = "", columns: int = 4, size: float = 2.2):
+    """A gallery of the faces :func:`top_losses` picked, each captioned with true and predicted
+    labels and its loss (like fastai's ``plot_top_losses``)."""
+    import matplotlib.pyplot as plt
+
+    rows = max(1, -(-len(worst) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.5) * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, (_, row) in zip(axes.flat, as_batch(images), worst.iterrows()):
+        ax.imshow(image.astype(np.uint8))
+        ax.set_title(f"{caption(row)}\nloss {row['loss']:.2f}", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

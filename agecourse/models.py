@@ -69,30 +69,26 @@ def add_heads(
 ):
     """Attach the two heads to a feature vector; returns ``[age, gender]`` output tensors.
 
-    Each head gets its own small dense layer, so the tasks share the trunk but not everything.
-    The age output uses softplus: it is never negative and, unlike ReLU, never stops learning
-    when a prediction goes below zero. The gender output is forced to float32 so it stays
+    Each head gets its own small dense layer and dropout, so the tasks share the trunk but not
+    everything. The age output uses softplus: it is never negative and, unlike ReLU, never stops
+    learning when a prediction goes below zero; its bias starts at ``age_init`` years. The gender
+    output is a sigmoid probability of "female". Both are forced to float32 so they stay
     numerically safe under mixed precision.
     """
     regularizer = keras.regularizers.L2(l2) if l2 else None
-    outputs = []
-    for task in ("age", "gender"):
+
+    def hidden(task):  # the head's own dense layer and dropout
         x = layers.Dense(dense_units, activation=activation, kernel_regularizer=regularizer, name=f"{task}_dense")(
             features
         )
-        x = layers.Dropout(dropout, name=f"{task}_dropout")(x)
-        if task == "age":
-            out = layers.Dense(
-                1,
-                activation="softplus",
-                dtype="float32",
-                name="age",
-                bias_initializer=keras.initializers.Constant(age_init),
-            )(x)
-        else:
-            out = layers.Dense(1, activation="sigmoid", dtype="float32", name="gender")(x)
-        outputs.append(out)
-    return outputs
+        return layers.Dropout(dropout, name=f"{task}_dropout")(x)
+
+    x = hidden("age")
+    start = keras.initializers.Constant(age_init)
+    age = layers.Dense(1, activation="softplus", dtype="float32", bias_initializer=start, name="age")(x)
+    x = hidden("gender")
+    gender = layers.Dense(1, activation="sigmoid", dtype="float32", name="gender")(x)
+    return [age, gender]
 
 
 def build_model_a(
@@ -163,11 +159,13 @@ def make_age_loss(name: str = "huber", delta: float = 5.0):
 
 
 def default_loss_weights(age_loss: str = "huber") -> dict[str, float]:
-    """Loss weights that put both tasks on a similar scale.
+    """The gender loss weight for each age loss (age always 1): the course's choice, per loss.
 
-    Age losses are in years (MAE ~ 5-15, MSE ~ 50-200) while binary cross-entropy is ~0.3-0.7, so
-    without weights the gender head is ignored. Projects on this data used 25:1 to 100:1 with MSE;
-    MAE and Huber need less.
+    Age losses are in years (MAE) or years² (MSE) while binary cross-entropy starts at ln 2, so
+    without weights the gender head is drowned. Lesson 07 measures both scales on a batch
+    (:mod:`agecourse.loss_demos`): the weight that would equalise the two *losses* at the start,
+    and the smaller one that would equalise the two *gradients* reaching the shared trunk. These
+    defaults lie between the two; the exact value is a hyperparameter, not a measured optimum.
     """
     return {
         "mse": {"age": 1.0, "gender": 100.0},
@@ -317,116 +315,3 @@ def plot_output_activations(low: float = -30.0, high: float = 30.0):
     left.legend()
     fig.tight_layout()
     return fig
-
-
-# --- lesson 07: losses and their scales ------------------------------------------------------------
-
-
-def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
-    """Per-example MSE, MAE and Huber(``delta``) for each error (prediction minus truth, years),
-    computed with Keras's own loss functions. One row per error."""
-    import numpy as np
-    import pandas as pd
-
-    errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
-    zeros = np.zeros_like(errors)
-    values = {
-        "MSE": keras.losses.mean_squared_error(zeros, errors),
-        "MAE": keras.losses.mean_absolute_error(zeros, errors),
-        f"Huber (delta={delta:g})": keras.losses.huber(zeros, errors, delta=delta),
-    }
-    return pd.DataFrame({"error": errors[:, 0], **{k: keras.ops.convert_to_numpy(v) for k, v in values.items()}})
-
-
-def plot_age_losses(max_error: float = 20.0, delta: float = 5.0):
-    """The three age losses against the error, full view and close to zero."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    curves = age_loss_curves(np.linspace(-max_error, max_error, 401), delta=delta)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, limit in zip(axes, (max_error, 2 * delta)):
-        view = curves[curves["error"].abs() <= limit]
-        for column in curves.columns[1:]:
-            ax.plot(view["error"], view[column], label=column)
-        ax.set(
-            xlabel="error (predicted - true, years)",
-            ylabel="loss",
-            title="whole range" if limit == max_error else f"within +/-{limit:g} years",
-        )
-    axes[0].legend()
-    fig.tight_layout()
-    return fig
-
-
-def outlier_influence(errors, delta: float = 5.0) -> pd.DataFrame:
-    """How much the single largest error contributes to each age loss, and to its gradient.
-
-    ``errors`` are the errors of one batch (e.g. a few good predictions and one mislabelled face).
-    For MSE, MAE and Huber the table gives the batch loss, the share of that loss coming from the
-    largest error, and the share of the gradient (what actually moves the weights) that it causes.
-    Gradients come from ``tf.GradientTape`` on Keras's loss functions.
-    """
-    import numpy as np
-    import pandas as pd
-    import tensorflow as tf
-
-    errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
-    worst = int(np.argmax(np.abs(errors)))
-    losses = {
-        "MSE": keras.losses.mean_squared_error,
-        "MAE": keras.losses.mean_absolute_error,
-        f"Huber (delta={delta:g})": lambda t, p: keras.losses.huber(t, p, delta=delta),
-    }
-    rows = []
-    for label, fn in losses.items():
-        pred = tf.Variable(errors)
-        with tf.GradientTape() as tape:
-            per_example = fn(tf.zeros_like(pred), pred)
-            total = tf.reduce_mean(per_example)
-        grad = np.abs(tape.gradient(total, pred).numpy().reshape(-1))
-        per_example = per_example.numpy().reshape(-1)
-        rows.append(
-            {
-                "loss": label,
-                "batch loss": float(total.numpy()),
-                "share of loss from the outlier": float(per_example[worst] / per_example.sum()),
-                "share of gradient from the outlier": float(grad[worst] / grad.sum()),
-            }
-        )
-    return pd.DataFrame(rows).set_index("loss")
-
-
-def initial_loss_magnitudes(model: keras.Model, images, labels: dict, delta: float = 5.0) -> pd.DataFrame:
-    """Each candidate loss on one batch, as the (untrained) ``model`` predicts it.
-
-    ``labels`` is the batch's ``{"age": ..., "gender": ...}`` dict from :func:`agecourse.data.make_dataset`.
-    Returns one row per loss (MSE, MAE, Huber for age; binary cross-entropy for gender) with its
-    value, its unit and how many times larger it is than the gender loss: the ratio that loss
-    weights have to undo so that one task does not drown the other.
-    """
-    import numpy as np
-    import pandas as pd
-
-    age_pred, gender_prob = model.predict(images, verbose=0)
-    age_true = np.asarray(labels["age"], dtype="float32").reshape(-1, 1)
-    gender_true = np.asarray(labels["gender"], dtype="float32").reshape(-1, 1)
-
-    def mean(value) -> float:
-        return float(np.mean(keras.ops.convert_to_numpy(value)))
-
-    bce = mean(keras.losses.binary_crossentropy(gender_true, gender_prob))
-    rows = [
-        ("age", "MSE", mean(keras.losses.mean_squared_error(age_true, age_pred)), "years²"),
-        ("age", "MAE", mean(keras.losses.mean_absolute_error(age_true, age_pred)), "years"),
-        (
-            "age",
-            f"Huber (delta={delta:g})",
-            mean(keras.losses.huber(age_true, age_pred, delta=delta)),
-            "years (beyond delta)",
-        ),
-        ("gender", "binary cross-entropy", bce, "nats"),
-    ]
-    table = pd.DataFrame(rows, columns=["head", "loss", "value", "unit"])
-    table["times the gender loss"] = table["value"] / bce
-    return table.set_index(["head", "loss"])

@@ -202,7 +202,7 @@ def train_model(
         epochs=epochs,
         learning_rate=learning_rate,
     ) + list(extra_callbacks)
-    # The datasets shuffle themselves (agecourse.pipeline.datasets); fit's own shuffle does not apply.
+    # The datasets shuffle themselves (agecourse.recipes.datasets); fit's own shuffle does not apply.
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False
     )
@@ -325,59 +325,3 @@ def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{variable}={value!r} is not a positive whole number of epochs")
     return int(value)
-
-
-def compare_age_losses(
-    settings,
-    split,
-    losses=("mse", "mae", "huber"),
-    epochs: int = 1,
-    max_train: int | None = 2000,
-    verbose: int | str = 0,
-) -> pd.DataFrame:
-    """Lesson 07's quick experiment: a fresh Model A per age loss, same seed, data and budget.
-
-    Each model is compiled with :func:`agecourse.models.compile_model` (AdamW, that loss's
-    :func:`~agecourse.models.default_loss_weights`), trained for ``epochs`` on at most
-    ``max_train`` training images (a seeded sample) without callbacks, and scored on the whole
-    validation split. With one or two epochs the ranking is a hint, not a result: rerun with more
-    epochs before drawing conclusions.
-
-    Returns one row per loss: the loss weights, validation age MAE, validation gender accuracy and
-    the seconds it took.
-    """
-    import time
-
-    import pandas as pd
-
-    from agecourse.data import make_dataset
-    from agecourse.models import build_model_a, compile_model, default_loss_weights
-
-    train_images = split.train
-    if max_train is not None and len(train_images) > max_train:
-        train_images = train_images.sample(max_train, random_state=settings.seed).reset_index(drop=True)
-    train = make_dataset(train_images, settings.image_size, settings.batch_size, shuffle=True, seed=settings.seed)
-    val = make_dataset(split.val, settings.image_size, settings.batch_size)
-    rows = []
-    for loss in losses:
-        set_seed(settings.seed)
-        model = build_model_a(
-            settings.image_size, filters=settings.model_filters, age_init=float(train_images["age"].mean())
-        )
-        weights = default_loss_weights(loss)
-        compile_model(model, learning_rate=settings.learning_rate, age_loss=loss, loss_weights=weights)
-        start = time.perf_counter()
-        model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
-        scores = model.evaluate(val, verbose=0, return_dict=True)
-        rows.append(
-            {
-                "age loss": loss,
-                "loss weights (age:gender)": f"{weights['age']:g}:{weights['gender']:g}",
-                "epochs": epochs,
-                "train images": len(train_images),
-                "val age MAE": scores["age_mae"],
-                "val gender accuracy": scores["gender_accuracy"],
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-        )
-    return pd.DataFrame(rows).set_index("age loss")

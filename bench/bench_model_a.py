@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from agecourse import artifacts, recipes
     from agecourse import evaluate as ev
-    from agecourse import pipeline
     from agecourse.config import get_settings
     from agecourse.training import history_table
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, SyntaxError):
             overrides[key] = value
     settings = get_settings("cpu", data_dir=args.data, **overrides)
-    split = pipeline.get_split(settings)
+    split = artifacts.get_split(settings)
     RESULTS.mkdir(parents=True, exist_ok=True)
     split_csv = RESULTS / f"{args.name}_split.csv"
     split.save(split_csv)
@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     train_budget = budget - (time.monotonic() - start) - RESERVE_S
     print(f"Training Model A ({settings.profile} profile) for at most {train_budget:.0f} s of wall time")
     train_start = time.monotonic()
-    model, history = pipeline.train_model_a(settings, split, verbose=2, time_budget_s=train_budget)
+    model, history = recipes.train_model_a(settings, split, verbose=2, time_budget_s=train_budget)
     train_wall = time.monotonic() - train_start
     cpu_after_training = cpu_seconds() - cpu_start
 
-    _, _, test = pipeline.datasets(settings, split)
+    _, _, test = recipes.datasets(settings, split)
     table = ev.predict_table(model, test, split.test)
     flipped = ev.predict_table(model, test, split.test, flip_average=True)
     metrics = ev.evaluate_table(table)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     history_table(history).to_csv(RESULTS / f"{args.name}_history.csv")
     model.save(RESULTS / f"{args.name}.keras")
     if not args.no_artifact:
-        installed = pipeline.save_model_a(settings, model, history)
+        installed = artifacts.save_model(settings, "a", model, history)
         print(f"Installed the model for the lessons at {installed}")
 
     val_loss = history.get("val_loss", [])

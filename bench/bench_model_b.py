@@ -2,7 +2,7 @@
 
 Trains Model B (MobileNetV2 with ImageNet weights, lesson 10) on the shared real UTKFace sample
 (``../shared/data/utkface-part1``), on the same seeded split as Model A and the lessons
-(``agecourse.pipeline.get_split`` with the ``cpu`` settings), and stops before ``--minutes`` of
+(``agecourse.artifacts.get_split`` with the ``cpu`` settings), and stops before ``--minutes`` of
 wall-clock time (default 20) whatever happens. Then it scores the held-out test split end to end
 (JPEG -> full model) and writes:
 
@@ -13,11 +13,11 @@ wall-clock time (default 20) whatever happens. Then it scores the held-out test 
   ``path, age, gender, race, pred_age, pred_gender_prob`` (plus the flip-averaged predictions);
 * ``bench/results/model_b_history.csv`` -- one row per epoch of both phases;
 * ``model_b.keras`` in the ``cpu`` profile's artifacts folder (``--no-artifact`` to skip), which
-  lessons 11-13 load with ``agecourse.transfer.get_model_b``.
+  lessons 11-13 load with ``agecourse.artifacts.get_model_b``.
 
 How it fits in 20 minutes on two CPU cores: two-phase training with the bottom of the backbone
 frozen in both phases, so its features are computed once per cached *view* of each training image
-instead of once per epoch (:func:`agecourse.transfer.train_two_phase_cached`). The views are the
+instead of once per epoch (:func:`agecourse.transfer_training.train_two_phase_cached`). The views are the
 image, its mirror image and mildly zoomed / shifted / rotated copies (``--views``, default 4);
 phase 1 trains the heads on a frozen backbone, phase 2 fine-tunes the backbone above ``--cut``
 (batch norm kept frozen) at a lower learning rate with a cosine decay. The cached features are
@@ -110,17 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AGECOURSE_ARTIFACTS", str(ROOT / "notebooks" / "artifacts"))
     import pandas as pd
 
+    from agecourse import artifacts, backbones, recipes
     from agecourse import evaluate as ev
-    from agecourse import pipeline
-    from agecourse import transfer as tr
     from agecourse.config import get_settings
     from agecourse.data import make_dataset
     from agecourse.models import compile_model
     from agecourse.training import history_table, set_seed
+    from agecourse.transfer_training import join_histories
 
-    weights = tr.find_weights("MobileNetV2", args.alpha, args.size, weights_dir=args.weights_dir)
+    weights = backbones.find_weights("MobileNetV2", args.alpha, args.size, weights_dir=args.weights_dir)
     if weights is None:
-        wanted = tr.get_backbone("MobileNetV2").weight_file_names(args.alpha, 224)[0]
+        wanted = backbones.get_backbone("MobileNetV2").weight_file_names(args.alpha, 224)[0]
         print(
             f"SKIPPED: no ImageNet weights {wanted} in {args.weights_dir} or the Keras cache; see ../shared/README.md."
         )
@@ -144,14 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         patience=args.patience,
     )
-    split = pipeline.get_split(settings)
+    split = artifacts.get_split(settings)
     set_seed(settings.seed)
-    model = tr.build_model_b_for(settings, split, weights=weights)
+    model = recipes.build_model_b_for(settings, split, weights=weights)
     budget = args.minutes * 60
     train_budget = budget - (time.monotonic() - start) - RESERVE_S
     print(f"Training Model B (MobileNetV2 alpha {args.alpha}, {args.size} px) for at most {train_budget:.0f} s")
     train_start = time.monotonic()
-    frozen, finetune, info = tr.train_cached_for(settings, model, split, time_budget_s=train_budget)
+    frozen, finetune, info = recipes.train_cached_for(settings, model, split, time_budget_s=train_budget)
     train_wall = time.monotonic() - train_start
     cpu_after_training = cpu_seconds() - cpu_start
 
@@ -171,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     compile_model(model, learning_rate=args.finetune_lr)
     installed = None
     if not args.no_artifact:
-        installed = settings.artifacts_dir / "model_b.keras"
-        installed.parent.mkdir(parents=True, exist_ok=True)
-        model.save(installed)
+        installed = artifacts.save_model(settings, "b", model, join_histories(frozen, finetune))
         print(f"Installed the model for the lessons at {installed.resolve()}")
 
     model_a = None
@@ -210,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             }.get(
                 args.views,
                 "mirror copies, plus copies zoomed in up to 12 %, shifted up to 5 % and rotated up to ~11 degrees "
-                "(agecourse.transfer.view_augmentation, seeded), plain and mirrored alternately",
+                "(agecourse.transfer_training.view_augmentation, seeded), plain and mirrored alternately",
             ),
             "finetune_schedule": args.schedule,
             "head_dropout": args.dropout,

@@ -5,8 +5,9 @@ Training speed is images/s of ``train_on_batch`` on in-memory batches (random pi
 convolution does not depend on what the pixels show), after a few warm-up steps that build and
 trace the train function. Both models are built as the course trains them, with the lesson-05
 augmentation layers inside: Model A with the ``cpu`` profile's recipe
-(:func:`agecourse.pipeline.build_model_a_for`), Model B with the ``cpu`` profile's backbone and
-width, from random weights (speed does not depend on the weights). Model B is timed in both phases
+(:func:`agecourse.recipes.build_model_a_for`), Model B with the ``cpu`` profile's recipe
+(:func:`agecourse.recipes.build_model_b_for`) trained on images, from random weights (speed does not
+depend on the weights). Model B is timed in both phases
 of lesson 10: frozen backbone, then fine-tuning the top layers.
 
 Latency is the median of ``--runs`` calls of :func:`agecourse.deploy.predict_faces` on one photo:
@@ -73,10 +74,10 @@ def bench_training(settings, sizes: list[int], batch: int, warmup: int, steps: i
     """Training speed rows for Model A and both phases of Model B at every size."""
     import keras
 
-    from agecourse.augment import make_augmentation
     from agecourse.models import compile_model
-    from agecourse.pipeline import build_model_a_for
-    from agecourse.transfer import FINETUNE_LAYERS, FINETUNE_LEARNING_RATE, build_model_b, set_trainable_top
+    from agecourse.recipes import build_model_a_for, build_model_b_for
+    from agecourse.transfer import set_trainable_top
+    from agecourse.transfer_training import FINETUNE_LAYERS, FINETUNE_LEARNING_RATE
 
     rows = []
     for size in sizes:
@@ -87,15 +88,9 @@ def bench_training(settings, sizes: list[int], batch: int, warmup: int, steps: i
         print(rows[-1], flush=True)
 
         keras.backend.clear_session(free_memory=True)
-        model = build_model_b(
-            settings.transfer_backbone,
-            size,
-            settings.transfer_alpha,
-            weights=None,
-            augment=make_augmentation(),
-            profile=settings.profile,
-            verbose=False,
-        )
+        # On images (no cached views), so the profile's augmentation runs inside the model.
+        on_images = settings.replace(transfer_image_size=size, transfer_cached_views=0)
+        model = build_model_b_for(on_images, weights=None, verbose=False)
         backbone = f"{settings.transfer_backbone} alpha {settings.transfer_alpha} (random weights)"
         for phase, layers_, rate in (
             ("frozen backbone", 0, settings.learning_rate),
@@ -154,8 +149,7 @@ def bench_latency(settings, runs: int) -> dict:
     import keras
 
     from agecourse.deploy import detect_faces, predict_faces, read_image
-    from agecourse.pipeline import build_model_a_for
-    from agecourse.transfer import build_model_b
+    from agecourse.recipes import build_model_a_for, build_model_b_for
 
     with tempfile.TemporaryDirectory(prefix="agecourse-speed-") as tmp:
         photo, description = make_photo(Path(tmp))
@@ -167,14 +161,7 @@ def bench_latency(settings, runs: int) -> dict:
         }
         models = {
             "A": lambda: build_model_a_for(settings),
-            "B": lambda: build_model_b(
-                settings.transfer_backbone,
-                settings.transfer_image_size,
-                settings.transfer_alpha,
-                weights=None,
-                profile=settings.profile,
-                verbose=False,
-            ),
+            "B": lambda: build_model_b_for(settings, weights=None, verbose=False),
         }
         for name, build in models.items():
             keras.backend.clear_session(free_memory=True)

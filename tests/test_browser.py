@@ -88,10 +88,10 @@ def voila(tmp_path):
 
 def photo_file(folder: Path) -> Path:
     """A JPEG of two synthetic faces (not real people) that the Haar cascade finds."""
-    from agecourse import deploy
+    from agecourse import example_photos
 
     path = folder / "two_faces.jpg"
-    path.write_bytes(deploy.encode_image(deploy.group_photo()))
+    path.write_bytes(example_photos.encode_image(example_photos.group_photo()))
     return path
 
 

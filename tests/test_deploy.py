@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agecourse import deploy
+from agecourse import artifacts, demo_app, deploy, example_photos
 from agecourse.data import MIN_IMAGE_SIDE
 from agecourse.synthetic import draw_face
 
@@ -287,7 +287,7 @@ def test_draw_and_save_outputs(model, tmp_path):
 def test_app_builds_and_analyses_uploads(model, photo_file):
     import ipywidgets as widgets
 
-    app = deploy.make_app(model, gradcam=True)
+    app = demo_app.make_app(model, gradcam=True)
     assert isinstance(app, widgets.VBox)
     controls, status, results = app.children
     assert isinstance(controls.children[0], widgets.FileUpload)
@@ -305,7 +305,7 @@ def test_app_reacts_to_an_upload_event(model, photo_file):
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)
-    app = deploy.make_app(model, gradcam=False)
+    app = demo_app.make_app(model, gradcam=False)
     upload = app.children[0].children[0]
     content = photo_file.read_bytes()
     upload.value = (
@@ -317,7 +317,9 @@ def test_app_reacts_to_an_upload_event(model, photo_file):
 def test_app_example_button_and_about_text(model):
     import ipywidgets as widgets
 
-    app = deploy.make_app(model, gradcam=False, about="<b>Model: tiny test model</b>", example=deploy.group_photo())
+    app = demo_app.make_app(
+        model, gradcam=False, about="<b>Model: tiny test model</b>", example=example_photos.group_photo()
+    )
     about, controls, status, results = app.children
     assert isinstance(about, widgets.HTML) and "tiny test model" in about.value
     (button,) = [w for w in controls.children if isinstance(w, widgets.Button)]
@@ -330,24 +332,24 @@ def test_app_example_button_and_about_text(model):
 
 
 def test_group_photo_of_example_faces_has_two_findable_faces():
-    photo = deploy.group_photo()
+    photo = example_photos.group_photo()
     assert photo.shape == (160 + 2 * 70, 2 * 70 + 2 * 160 + 40, 3) and photo.dtype == np.uint8
     boxes = deploy.detect_faces(photo)
     assert len(boxes) == 2
-    chips = deploy.example_faces(64)
+    chips = example_photos.example_faces(64)
     assert len(chips) == 2 and chips[0].shape == (64, 64, 3)
-    custom = deploy.group_photo(chips[:1], side=100, margin=10)
+    custom = example_photos.group_photo(chips[:1], side=100, margin=10)
     assert custom.shape == (120, 120, 3)
     with pytest.raises(ValueError, match="at least one face"):
-        deploy.group_photo([])
+        example_photos.group_photo([])
 
 
 def test_pick_detectable_skips_images_without_a_findable_face():
-    faces = deploy.example_faces(160)
-    picked = deploy.pick_detectable([no_face_photo(), faces[0], no_face_photo(), faces[1]], n=2)
+    faces = example_photos.example_faces(160)
+    picked = example_photos.pick_detectable([no_face_photo(), faces[0], no_face_photo(), faces[1]], n=2)
     assert len(picked) == 2 and picked[0] is faces[0] and picked[1] is faces[1]
     with pytest.raises(ValueError, match="only 1 of the images"):
-        deploy.pick_detectable([no_face_photo(), faces[0]], n=2)
+        example_photos.pick_detectable([no_face_photo(), faces[0]], n=2)
 
 
 @pytest.mark.parametrize(
@@ -357,7 +359,7 @@ def test_encode_image_modes_read_back_alike(mode, fmt, stored):
     import io
 
     photo = face_photo()
-    data = deploy.encode_image(photo, mode=mode, fmt=fmt)
+    data = example_photos.encode_image(photo, mode=mode, fmt=fmt)
     assert Image.open(io.BytesIO(data)).mode == stored
     rgb = deploy.read_image(data)
     assert rgb.shape == photo.shape
@@ -371,30 +373,31 @@ def test_encode_image_with_orientation_reads_back_upright(orientation):
     import io
 
     photo = face_photo()
-    data = deploy.encode_image(photo, orientation=orientation)
+    data = example_photos.encode_image(photo, orientation=orientation)
     stored = Image.open(io.BytesIO(data))
     assert stored.getexif()[0x0112] == orientation
     assert stored.size == ((400, 500) if orientation in (6, 8) else (500, 400))
     assert np.abs(deploy.read_image(data).astype(int) - photo).mean() < 3
     with pytest.raises(ValueError, match="orientation must be one of"):
-        deploy.encode_image(photo, orientation=5)
+        example_photos.encode_image(photo, orientation=5)
 
 
 def test_demo_model_prefers_an_explicit_then_a_saved_model(model, tmp_path, monkeypatch):
     from agecourse.config import get_settings
 
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "art"))
-    settings = get_settings("ci")
+    settings = get_settings("ci", image_size=32)
     deploy.save_model(model, tmp_path / "mine.keras")
-    loaded, about = deploy.demo_model(settings, path=tmp_path / "mine.keras")
+    loaded, about = demo_app.demo_model(settings, path=tmp_path / "mine.keras")
     assert "mine.keras" in about and deploy.input_size(loaded) == (32, 32)
     monkeypatch.setenv("AGECOURSE_DEMO_MODEL", str(tmp_path / "absent.keras"))
     with pytest.raises(deploy.ModelLoadError, match="absent.keras: no such model file"):
-        deploy.demo_model(settings)
+        demo_app.demo_model(settings)
     monkeypatch.delenv("AGECOURSE_DEMO_MODEL")
-    deploy.save_model(model, settings.artifacts_dir / "model_a.keras")
-    _, about = deploy.demo_model(settings)
-    assert about.startswith("Model A trained in the 'ci' profile")
+    deploy.save_model(model, artifacts.model_path(settings, "a"))
+    deploy.save_model(model, artifacts.model_path(settings, "b"))  # 32 px: not the profile's Model B size
+    _, about = demo_app.demo_model(settings)
+    assert about.startswith("Model A trained in the 'ci' profile"), "a Model B that does not fit is skipped"
 
 
 # --- saving, loading, TFLite -----------------------------------------------------------------

@@ -7,33 +7,22 @@ import pandas as pd
 import pytest
 
 from agecourse import evaluate as ev
-from agecourse.data import age_band
 
 
-def _table():
-    table = pd.DataFrame(
-        {
-            "age": [10, 20, 30, 40],
-            "gender": [0, 0, 1, 1],
-            "age_pred": [12.0, 18.0, 30.0, 50.0],
-            "gender_prob": [0.2, 0.7, 0.9, 0.4],
-        }
-    )
-    table["gender_pred"] = (table["gender_prob"] >= 0.5).astype(int)
-    table["age_error"] = table["age_pred"] - table["age"]
-    table["age_band"] = age_band(table["age"])
-    return table
+@pytest.fixture
+def four_faces(table_maker):
+    return table_maker([10, 20, 30, 40], [0, 0, 1, 1], [12.0, 18.0, 30.0, 50.0], [0.2, 0.7, 0.9, 0.4])
 
 
-def test_age_metrics_known_values():
-    m = ev.age_metrics(_table())
+def test_age_metrics_known_values(four_faces):
+    m = ev.age_metrics(four_faces)
     assert m["mae"] == pytest.approx((2 + 2 + 0 + 10) / 4)
     assert m["rmse"] == pytest.approx(np.sqrt((4 + 4 + 0 + 100) / 4))
     assert m["mean_signed_error"] == pytest.approx((2 - 2 + 0 + 10) / 4)
 
 
-def test_gender_metrics_known_values():
-    m = ev.gender_metrics(_table())
+def test_gender_metrics_known_values(four_faces):
+    m = ev.gender_metrics(four_faces)
     assert m["accuracy"] == pytest.approx(0.5)
     assert m["confusion_matrix"] == [[1, 1], [1, 1]]
     assert m["female"]["recall"] == pytest.approx(0.5)
@@ -41,12 +30,12 @@ def test_gender_metrics_known_values():
     assert m["auc"] == pytest.approx(0.75)
 
 
-def test_per_band_and_json_ready():
-    result = ev.evaluate_table(_table())
+def test_per_band_and_json_ready(four_faces):
+    result = ev.evaluate_table(four_faces)
     assert result["count"] == 4
     assert result["per_age_band"]["40-49"]["age_mae"] == pytest.approx(10.0)
     assert sum(row["count"] for row in result["per_age_band"].values()) == 4
-    assert "female" in ev.classification_report(_table())
+    assert "female" in ev.classification_report(four_faces)
 
 
 def test_predict_table_checks_length():
@@ -61,8 +50,8 @@ def test_predict_table_checks_length():
         ev.predict_table(Fake(), None, pd.concat([images, images.head(1)]))
 
 
-def test_comparison_and_plots(tmp_path):
-    table = _table()
+def test_comparison_and_plots(four_faces, tmp_path):
+    table = four_faces
     comparison = ev.comparison_table({"Model A": ev.evaluate_table(table)})
     assert comparison.iloc[0]["model"] == "Model A" and len(comparison) == 1 + len(ev.PUBLISHED_RESULTS)
     for fig in (
@@ -95,13 +84,13 @@ def test_bootstrap_intervals_bracket_the_metric_and_shrink_with_more_faces():
     assert ev.bootstrap_intervals(small, seed=3) == ev.bootstrap_intervals(small, seed=3)
 
 
-def test_bootstrap_intervals_reject_an_empty_table():
+def test_bootstrap_intervals_reject_an_empty_table(four_faces):
     with pytest.raises(ValueError, match="non-empty"):
-        ev.bootstrap_intervals(_table().head(0))
+        ev.bootstrap_intervals(four_faces.head(0))
 
 
-def test_paired_mae_difference_pairs_faces_by_path():
-    a = _table().assign(path=["w", "x", "y", "z"])
+def test_paired_mae_difference_pairs_faces_by_path(four_faces):
+    a = four_faces.assign(path=["w", "x", "y", "z"])
     b = a.assign(age_pred=a["age"] + 1.0).iloc[::-1]  # same faces, other order, error 1 year each
     result = ev.paired_mae_difference(a, b)
     assert result["difference"] == pytest.approx((2 + 2 + 0 + 10) / 4 - 1)
@@ -109,4 +98,66 @@ def test_paired_mae_difference_pairs_faces_by_path():
     with pytest.raises(ValueError, match="same faces"):
         ev.paired_mae_difference(a, b.head(3))
     with pytest.raises(ValueError, match="path"):
-        ev.paired_mae_difference(_table(), b)
+        ev.paired_mae_difference(four_faces, b)
+
+
+# --- lesson 09's summary tables ------------------------------------------------------------------
+
+
+@pytest.fixture
+def five_faces(table_maker):
+    return table_maker([10, 12, 20, 30, 40], [0, 0, 0, 1, 1], [12.0, 11.0, 18.0, 30.0, 50.0], [0.2, 0.1, 0.7, 0.9, 0.4])
+
+
+def test_gender_metrics_table_known_values(five_faces):
+    table = ev.gender_metrics_table(five_faces)
+    assert list(table.index) == ["male", "female"]
+    # males: 3 true, 2 predicted male (correct) -> recall 2/3; predicted male also includes 1 female.
+    assert table.loc["male", "recall"] == pytest.approx(2 / 3)
+    assert table.loc["male", "precision"] == pytest.approx(2 / 3)
+    assert table.loc["female", "recall"] == pytest.approx(1 / 2)
+    assert table.loc["female", "true_negative_rate"] == pytest.approx(table.loc["male", "recall"])
+    assert table["support"].tolist() == [3, 2]
+
+
+def test_age_summary_table_bands_and_overall(five_faces):
+    summary = ev.age_summary_table(five_faces)
+    assert summary.index[-1] == "all ages"
+    assert summary.loc["10-19", "count"] == 2
+    assert summary.loc["10-19", "MAE"] == pytest.approx(1.5)
+    assert summary.loc["10-19", "mean signed error"] == pytest.approx(0.5)
+    assert summary.loc["all ages", "MAE"] == pytest.approx((2 + 1 + 2 + 0 + 10) / 5)
+    assert summary.loc["all ages", "RMSE"] == pytest.approx(((4 + 1 + 4 + 0 + 100) / 5) ** 0.5)
+    assert summary["count"].iloc[:-1].sum() == 5
+
+
+class _LeftHalfModel:
+    """Predicts from the mean of the left half of each image, so mirroring changes its answer."""
+
+    def predict(self, dataset, verbose=0):
+        left = np.concatenate([x.numpy()[:, :, :2].mean(axis=(1, 2, 3)) for x, _ in dataset])
+        return [left.reshape(-1, 1), (left / 255).reshape(-1, 1)]
+
+
+def test_flip_average_mirrors_and_averages():
+    import tensorflow as tf
+
+    images = np.zeros((2, 4, 4, 3), dtype="float32")
+    images[:, :, :2] = [[[[10.0]]], [[[40.0]]]]  # left half bright, right half 0
+    labels = {"age": np.array([5.0, 20.0], dtype="float32"), "gender": np.array([0.0, 1.0], dtype="float32")}
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
+    rows = pd.DataFrame({"path": ["a", "b"], "age": [5, 20], "gender": [0, 1]})
+    plain = ev.predict_table(_LeftHalfModel(), dataset, rows)
+    averaged = ev.predict_table(_LeftHalfModel(), dataset, rows, flip_average=True)
+    assert plain["age_pred"].tolist() == pytest.approx([10.0, 40.0])
+    assert averaged["age_pred"].tolist() == pytest.approx([5.0, 20.0]), "mean of left half and (mirrored) right half"
+    assert averaged["age_error"].tolist() == pytest.approx([0.0, 0.0])
+
+
+def test_comparison_table_labels_the_data(five_faces):
+    table = ev.comparison_table({"Model A": ev.evaluate_table(five_faces)}, data="5 faces, synthetic")
+    ours = table[table["source"] == "this course"]
+    assert ours["data"].tolist() == ["5 faces, synthetic"]
+    assert (table.loc[table["source"] != "this course", "data"] == "UTKFace, their own split").all()
+    published = table[table["source"] != "this course"]
+    assert {7.56, 6.88, 7.55, 6.84, 5.4} <= set(published["age_mae"])

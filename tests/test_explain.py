@@ -202,3 +202,68 @@ def test_plot_right_wrong_puts_wrong_predictions_on_the_right():
     plt.close(fig)
     with pytest.raises(ValueError, match="verdict"):
         ex.plot_right_wrong(faces, {"Grad-CAM": maps}, fake_predictions().head(len(picks)))
+
+
+# --- lesson 11: Grad-CAM written with tf.GradientTape ------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["model_a", "model_b"])
+@pytest.mark.parametrize(("output", "direction"), [("gender", "raise"), ("age", "raise"), ("age", "lower")])
+def test_tape_gradcam_matches_tf_keras_vis(which, output, direction, request):
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    model = request.getfixturevalue(which)
+    faces = two_faces(model.input_shape[1])
+    ours = ex.make_gradcam_heatmaps(model, faces, output, direction=direction)
+    layer = ex.last_conv_layer_name(model)
+    assert ours.shape == (2, *model.get_layer(layer).output.shape[1:3]), "maps at the feature map's resolution"
+    theirs = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)(
+        ex.make_scores(model, output, faces, direction),
+        faces,
+        penultimate_layer=layer,
+        seek_penultimate_conv_layer=False,
+        expand_cam=False,
+        normalize_cam=False,
+    )
+    np.testing.assert_allclose(ours, ex.normalize_maps(theirs), atol=1e-4)
+
+
+def test_head_logits_are_the_output_before_its_activation(model_a):
+    faces = two_faces(48)
+    grad_model = ex.make_gradcam_model(model_a, ex.last_conv_layer_name(model_a), "gender")
+    _, head_input = grad_model(faces, training=False)
+    logits = ex.head_logits(model_a, "gender", head_input)
+    _, p_female = model_a(faces, training=False)
+    np.testing.assert_allclose(tf.sigmoid(logits).numpy(), p_female.numpy()[:, 0], atol=1e-6)
+
+
+def test_gradcam_score_follows_the_predicted_class_and_direction():
+    logits = tf.constant([2.0, -3.0, 0.0])
+    np.testing.assert_allclose(ex.gradcam_score(logits, "gender").numpy(), [2.0, 3.0, 0.0])
+    np.testing.assert_allclose(ex.gradcam_score(logits, "age", "lower").numpy(), [-2.0, 3.0, 0.0])
+    with pytest.raises(ValueError, match="direction"):
+        ex.gradcam_score(logits, "age", "sideways")
+
+
+# --- lesson 09: the worst predictions -----------------------------------------------------------
+
+
+def test_top_losses_rank_age_errors_and_confident_gender_mistakes():
+    table = fake_predictions()
+    age = ex.top_losses(table, "age", n=2)
+    assert list(age["path"]) == ["f4.jpg", "f1.jpg"] and age["loss"].tolist() == [30.0, 15.0]
+    gender = ex.top_losses(table, "gender", n=3)
+    # f2 (male, p_female 0.7) and f5 (female, p_female 0.4) are wrong; f2 is the more confident mistake.
+    assert list(gender["path"][:2]) == ["f2.jpg", "f5.jpg"]
+    assert gender["loss"].iloc[0] == pytest.approx(-np.log(0.3))
+    with pytest.raises(ValueError, match="task"):
+        ex.top_losses(table, "race")
+
+
+def test_plot_top_losses_captions_each_face():
+    worst = ex.top_losses(fake_predictions(), "age", n=3)
+    fig = ex.plot_top_losses(np.repeat(two_faces(32)[:1], 3, axis=0), worst, "worst", columns=2)
+    assert len(fig.axes) == 4  # 2 x 2 grid, one left empty
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].endswith("loss 30.00") and titles[3] == ""

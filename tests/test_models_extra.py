@@ -45,36 +45,10 @@ def test_describe_and_compare_configurations():
     assert table.loc["alex", "conv layers"] == 5
 
 
-def test_age_loss_curves_match_known_values():
-    curves = models.age_loss_curves([-10.0, 0.0, 2.0], delta=5.0)
-    assert curves["MSE"].tolist() == pytest.approx([100.0, 0.0, 4.0])
-    assert curves["MAE"].tolist() == pytest.approx([10.0, 0.0, 2.0])
-    # Huber: 0.5 e^2 inside delta, delta (|e| - delta / 2) outside.
-    assert curves["Huber (delta=5)"].tolist() == pytest.approx([37.5, 0.0, 2.0])
-
-
-def test_outlier_pulls_hardest_on_mse():
-    table = models.outlier_influence([1.0, -2.0, 1.0, -1.0, 60.0], delta=5.0)
-    share = table["share of gradient from the outlier"]
-    assert share["MSE"] > share["Huber (delta=5)"] > share["MAE"]
-    assert share["MAE"] == pytest.approx(1 / 5)  # every MAE gradient has size 1/n
-    assert table.loc["MSE", "batch loss"] == pytest.approx((1 + 4 + 1 + 1 + 3600) / 5)
-
-
-def test_initial_loss_magnitudes_show_the_scale_gap():
-    model = models.build_model_a(24, filters=(4,), dense_units=4, age_init=30.0)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (16, 24, 24, 3)).astype("float32")
-    labels = {"age": rng.uniform(1, 90, 16).astype("float32"), "gender": (np.arange(16) % 2).astype("float32")}
-    table = models.initial_loss_magnitudes(model, x, labels)
-    bce = table.loc[("gender", "binary cross-entropy"), "value"]
-    assert 0.3 < bce < 1.5, "an untrained sigmoid head starts near ln 2"
-    assert table.loc[("age", "MSE"), "times the gender loss"] > 25
-    assert table.loc[("age", "MSE"), "value"] > table.loc[("age", "MAE"), "value"]
-
-
 def test_activation_and_loss_plots_draw(tmp_path):
-    for fig in (models.plot_output_activations(), models.plot_age_losses()):
+    from agecourse.loss_demos import plot_age_losses
+
+    for fig in (models.plot_output_activations(), plot_age_losses()):
         assert len(fig.axes) == 2 and all(ax.lines for ax in fig.axes)
         fig.savefig(tmp_path / "plot.png")
         assert (tmp_path / "plot.png").stat().st_size > 1000
@@ -127,34 +101,6 @@ def _tiny_split(tmp_path, image_writer, n=30):
         images.iloc[20:25].reset_index(drop=True),
         images.iloc[25:].reset_index(drop=True),
     )
-
-
-def test_compare_age_losses_trains_one_model_per_loss(tmp_path, image_writer):
-    from agecourse.config import get_settings
-
-    settings = get_settings("ci", image_size=16, batch_size=8, model_filters=(4,))
-    split = _tiny_split(tmp_path, image_writer)
-    table = training.compare_age_losses(settings, split, losses=("mse", "huber"), epochs=1, max_train=12)
-    assert list(table.index) == ["mse", "huber"]
-    assert table["train images"].tolist() == [12, 12]
-    assert table.loc["mse", "loss weights (age:gender)"] == "1:100"
-    assert (table["val age MAE"] > 0).all() and table["val gender accuracy"].between(0, 1).all()
-
-
-def test_get_model_a_loads_what_lesson_08_saves(tmp_path, monkeypatch, capsys):
-    """Lesson 08 saves to ``settings.artifacts_dir / "model_a.keras"``; lessons 09-13 must find it there."""
-    from agecourse.config import get_settings
-    from agecourse.pipeline import get_model_a
-
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
-    settings = get_settings("ci")
-    saved = models.build_model_a(settings.image_size, filters=(4,), dense_units=4, name="saved_by_lesson_08")
-    path = settings.artifacts_dir / "model_a.keras"
-    path.parent.mkdir(parents=True)
-    saved.save(path)
-    loaded = get_model_a(settings)
-    assert "Loaded the saved Model A" in capsys.readouterr().out
-    assert loaded.name == "saved_by_lesson_08"
 
 
 class _FakeClock:
@@ -281,3 +227,34 @@ def test_train_model_with_cosine_schedule_records_the_planned_rates():
     history = training.train_model(model, ds, ds, epochs=4, patience=10, verbose=0, lr_schedule="cosine")
     planned = [training.cosine_schedule(1e-2, 4)(epoch) for epoch in range(4)]
     assert history["learning_rate"] == pytest.approx(planned, rel=1e-5)
+
+
+def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, image_writer):
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from agecourse import tuning
+    from agecourse.config import get_settings
+    from agecourse.recipes import datasets
+
+    settings = get_settings("ci", image_size=16, batch_size=8, model_filters=(4, 8))
+    build = tuning.model_a_hypermodel(settings, age_init=30.0)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 2e-3)
+    hp.Fixed("width", 2.0)
+    model = build(hp)
+    convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == [8, 8, 16, 16], "width 2 doubles every filter count"
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(2e-3)
+
+    split = _tiny_split(tmp_path, image_writer)
+    train, val, _ = datasets(settings, split)
+    tuner = keras_tuner.RandomSearch(
+        build, objective="val_loss", max_trials=2, seed=1, directory=tmp_path / "tuner", overwrite=True
+    )
+    timer = tuning.EpochTimes()
+    tuner.search(train, validation_data=val, epochs=2, callbacks=[timer], verbose=0)
+    table = tuning.tuner_table(tuner)
+    assert [epoch for epoch, _ in timer.seconds] == [0, 1, 0, 1], "one list for every trial's epochs"
+    assert timer.steady_epoch_seconds() > 0
+    assert len(table) == 2 and {"learning_rate", "width", "score"} <= set(table.columns)
+    assert table["score"].is_monotonic_increasing, "best (lowest validation loss) first"
+    assert table["width"].isin(tuning.WIDTHS).all() and table["learning_rate"].between(3e-4, 1e-2).all()

@@ -4,6 +4,7 @@ importable on its own, every module listed in the package's module table."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,29 @@ def test_every_module_imports_in_a_fresh_interpreter():
         [sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300, cwd=PACKAGE.parent
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_package_docstring_lists_every_module_once():
+    listed = re.findall(r"^``(\w+)``  ", agecourse.__doc__, re.M)  # the rows of the module table
+    modules = sorted(
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and not path.name.startswith("__")) or (path / "__init__.py").is_file()
+    )
+    assert sorted(listed) == modules
+
+
+# grading.py is being split into a package on its own branch (issue 12); nothing else may grow past the limit.
+LONG_MODULES_BEING_SPLIT = {"agecourse.grading"}
+MAX_LINES = 650
+
+
+def test_modules_stay_small():
+    too_long = {}
+    for name in module_names():
+        path = PACKAGE.parent.joinpath(*name.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > MAX_LINES and name not in LONG_MODULES_BEING_SPLIT and ".exercise_tests." not in name:
+            too_long[name] = lines
+    assert too_long == {}, f"split these modules (more than {MAX_LINES} lines): {too_long}"
