@@ -16,6 +16,14 @@ The source is ``exercises-src/NN_name.ipynb``: the solutions with their checks. 
   Exercises and solutions get ``grader.check("qN")`` in its place; the checks go to
   ``agecourse/exercise_tests/exNN_name.py``, which ships inside the package (so checks work on
   Colab and offline).
+* The tests cell also declares at least two *wrong answers* of its question:
+  ``wrong("qN", "mistake", find, replace, says=...)``: the solution with the one piece of text
+  ``find`` (which must occur exactly once in the question's solution cells) replaced by ``replace``.
+  ``tests/test_exercises.py`` runs every wrong answer and asserts that it loses points with
+  feedback containing ``says``; the build fails when ``find`` no longer matches the solution.
+* ``## Question N — Title (written, P points)`` is a written question graded by the instructor.
+  A markdown cell starting ``<!-- ANSWER qN -->`` holds the model answer: the solution shows it,
+  the exercise gets an empty ``**Your answer (qN):**`` cell that the batch grader collects.
 * A code cell starting ``# SOURCE ONLY`` is dropped (it lets an author run the source top to bottom).
 
 Every generated notebook gets its Colab badge, the standard setup cell and a closing check-all cell.
@@ -40,10 +48,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = ROOT / "exercises-src"
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))  # this checkout's agecourse, even where another copy is installed
 from badges import badge, install_line  # noqa: E402
+
+from agecourse.grading.batch import ANSWER_PLACEHOLDER  # noqa: E402
+from agecourse.grading.checks import written_marker  # noqa: E402
 
 TESTS_RE = re.compile(r"^# TESTS (q\d+)\s*$")
 QUESTION_RE = re.compile(r"^## Question (\d+) — (.+?)[ \t]*$", re.M)
+WRITTEN_RE = re.compile(r"\s*\(written, (\d+(?:\.\d+)?) points?\)$")
+ANSWER_RE = re.compile(r"^<!-- ANSWER (q\d+) -->\s*")
+
 SOLUTION_LINE_RE = re.compile(r"^(\s*)([^=#]+?)\s*=\s*(.+?)\s*# SOLUTION\s*$")
 
 INTRO = """## How these exercises work
@@ -54,8 +69,13 @@ where you see `# YOUR CODE HERE` (replace the `...`), then run the check cell un
 and gives a hint. The checks run offline, on Colab and locally.
 
 When your instructor grades the notebook, it runs from top to bottom in a fresh kernel and
-**hidden checks** with other inputs run too, so solve the problem rather than the examples. No
-question needs a GPU, a dataset or more than a few seconds of computing."""
+**hidden checks** with other inputs run too, so solve the problem rather than the examples. A
+check may also recompute your measured numbers from the model or data you return, so report what
+you measured. *Written* questions are read and marked by your instructor. No question needs a GPU
+or a dataset; the experiments train tiny models for a few seconds.
+
+At the end you find a short **questionnaire** (not graded: answer it for yourself) and optional
+**extensions** taken from the lesson's "Try ..." prompts."""
 
 SETUP_MD = "## Setup\n\nRun this cell first: it makes sure `agecourse` is installed and loads the checks."
 
@@ -91,6 +111,7 @@ from agecourse.grading import CheckFailed, Suite, close, raises, same, short_rep
 
 suite = Suite("{name}")
 check = suite.check
+wrong = suite.wrong
 '''
 
 
@@ -107,15 +128,48 @@ class CheckInfo:
 
 
 @dataclass
+class WrongInfo:
+    question: str
+    mistake: str
+    find: str
+    replace: str
+    says: str
+
+
+@dataclass
 class Question:
     question: str
     number: int
     title: str
     checks: list[CheckInfo] = field(default_factory=list)
+    wrong: list[WrongInfo] = field(default_factory=list)
+    written_points: float | None = None  # a written question graded by the instructor
+    solution_code: list[str] = field(default_factory=list)
+    answer: bool = False
 
     @property
     def points(self) -> float:
+        if self.written_points is not None:
+            return self.written_points
         return sum(c.points for c in self.checks)
+
+
+def parse_wrong(code: str, where: str) -> list[WrongInfo]:
+    """Read the ``wrong(...)`` calls of a tests cell without running it."""
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "wrong":
+            try:
+                args = [ast.literal_eval(a) for a in node.args]
+                kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+            except ValueError as err:
+                raise SourceError(f"{where}: wrong(...) arguments must be literals ({err})") from None
+            names = ["question", "mistake", "find", "replace", "says"]
+            values = dict(zip(names, args)) | kwargs
+            if sorted(values) != sorted(names):
+                raise SourceError(f"{where}: wrong(...) needs {', '.join(names)}")
+            found.append(WrongInfo(**values))
+    return found
 
 
 def _fmt(points: float) -> str:
@@ -200,6 +254,13 @@ def has_solution(code: str) -> bool:
 
 
 def how_checked(q: Question) -> str:
+    if q.written_points is not None:
+        return (
+            f"**How it is checked.** Your instructor reads your answer and gives up to {_fmt(q.points)} "
+            f"point{'s' if q.points != 1 else ''}. Write it in the cell below, after "
+            f"`{written_marker(q.question)}` (keep that first line: the grader looks for it). A few "
+            "sentences that quote the numbers you measured are better than a long text."
+        )
     public = [c for c in q.checks if not c.hidden]
     hidden = len(q.checks) - len(public)
     lines = [
@@ -246,7 +307,16 @@ def build_one(source: Path) -> Built:
                 qname = f"q{number}"
                 if qname in questions or int(number) != len(questions) + 1:
                     raise SourceError(f"{where}, cell {i + 1}: questions must be numbered 1, 2, 3... ({qname})")
-                current = questions[qname] = Question(qname, int(number), re.sub(r"\s*\(\d+ points?\)$", "", title))
+                written = WRITTEN_RE.search(title)
+                title = re.sub(r"\s*\(\d+ points?\)$", "", WRITTEN_RE.sub("", title))
+                current = questions[qname] = Question(
+                    qname, int(number), title, written_points=float(written.group(1)) if written else None
+                )
+            answer = ANSWER_RE.match(cell.source)
+            if answer:
+                if current is None or answer.group(1) != current.question or current.written_points is None:
+                    raise SourceError(f"{where}, cell {i + 1}: an answer cell belongs under its written question")
+                current.answer = True
         elif cell.cell_type == "code":
             first = cell.source.split("\n", 1)[0]
             match = TESTS_RE.match(first)
@@ -259,11 +329,31 @@ def build_one(source: Path) -> Built:
                 if wrong:
                     raise SourceError(f"{where}, cell {i + 1}: checks of {wrong[0]} in the tests cell of {qname}")
                 current.checks += infos
+                current.wrong += parse_wrong(cell.source, f"{where}, cell {i + 1}")
+            elif current is not None and has_solution(cell.source):
+                current.solution_code.append(keep_solution(cell.source))
     if len(questions) < 2:
         raise SourceError(f"{where}: every exercise needs at least two questions")
     for q in questions.values():
+        if q.written_points is not None:
+            if q.checks or not q.answer:
+                raise SourceError(f"{where}: written question {q.question} needs an answer cell and no tests cell")
+            continue
         if not q.checks:
             raise SourceError(f"{where}: {q.question} has no '# TESTS {q.question}' cell")
+        if len(q.wrong) < 2:
+            raise SourceError(f"{where}: {q.question} declares {len(q.wrong)} wrong answers; at least 2 are needed")
+        code = "\n".join(q.solution_code)
+        for w in q.wrong:
+            if w.question != q.question:
+                raise SourceError(
+                    f"{where}: wrong answer {w.mistake!r} of {w.question} in the tests cell of {q.question}"
+                )
+            if code.count(w.find) != 1:
+                raise SourceError(
+                    f"{where}: wrong answer {w.mistake!r} of {q.question}: {w.find!r} occurs "
+                    f"{code.count(w.find)} times in the solution (needs exactly 1): update it to the solution"
+                )
 
     # Second pass: the two notebooks and the module.
     ex_cells, sol_cells, module_parts = [], [], []
@@ -295,10 +385,17 @@ def build_one(source: Path) -> Built:
             text = cell.source
             if i == 0:
                 continue  # the title is rebuilt below with the badge
+            answer = ANSWER_RE.match(text)
+            if answer:
+                marker = written_marker(answer.group(1))
+                ex_cells.append(_markdown(f"{marker} {ANSWER_PLACEHOLDER}", cid))
+                sol_cells.append(_markdown(f"{marker} {text[answer.end() :].strip()}", cid))
+                continue
             heading = QUESTION_RE.search(text)
             if heading:
                 q = questions[f"q{heading.group(1)}"]
-                points = f"({_fmt(q.points)} point{'s' if q.points != 1 else ''})"
+                kind = "written, " if q.written_points is not None else ""
+                points = f"({kind}{_fmt(q.points)} point{'s' if q.points != 1 else ''})"
                 text = QUESTION_RE.sub(f"## Question {q.number} — {q.title} {points}", text, count=1)
                 text = text.rstrip() + "\n\n" + how_checked(q)
             ex_cells.append(_markdown(text, cid))
@@ -327,8 +424,15 @@ def build_one(source: Path) -> Built:
         name,
         "solution",
     )
-    summary = "\n".join(f"- {q.question}: {q.title}" for q in questions.values())
-    module = MODULE_HEAD.format(file=file, questions=summary, name=name) + "".join(module_parts)
+    summary = "\n".join(
+        f"- {q.question}: {q.title}{' (written)' if q.written_points is not None else ''}" for q in questions.values()
+    )
+    written = "".join(
+        f"\n\nsuite.manual({json.dumps(q.question)}, {json.dumps(q.title)}, {q.written_points:g})\n"
+        for q in questions.values()
+        if q.written_points is not None
+    )
+    module = MODULE_HEAD.format(file=file, questions=summary, name=name) + "".join(module_parts) + written
     return Built(exercise, solution, module, list(questions.values()))
 
 

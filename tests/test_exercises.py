@@ -4,7 +4,9 @@
 * every exercise has at least two graded questions, each saying what to do, what is given and how
   it is checked, with a check cell after it; students never see solutions or hidden checks;
 * every solution scores full marks and every untouched exercise scores zero, each graded in one
-  batch (one :func:`agecourse.grading.grade_folder` call, two notebooks at a time).
+  batch (one :func:`agecourse.grading.grade_folder` call, two notebooks at a time);
+* every declared wrong answer (the solution with one typical mistake) loses points, with feedback
+  naming the mistake (:mod:`agecourse.grading.mutants`, run in this process).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from agecourse import grading
+from agecourse.grading.checks import written_marker
+from agecourse.grading.mutants import run_wrong_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = [
@@ -164,13 +168,23 @@ def test_exercise_structure(name):
     assert any(f'Grader("{name}")' in c["source"] for c in exercise)
     headings = [i for i, c in enumerate(exercise) if c["cell_type"] == "markdown" and "## Question " in c["source"]]
     assert len(headings) >= 2
+    written = grading.load_suite(name).written
+    assert len(written) >= 1, f"{name}: at least one written question"
     for number, start in enumerate(headings, 1):
         text = exercise[start]["source"]
-        for part in ("**What to do.**", "**Given.**", "**How it is checked.**", f'grader.check("q{number}")'):
-            assert part in text, f"{name} question {number}: no {part}"
         end = headings[number] if number < len(headings) else len(exercise)
+        for part in ("**What to do.**", "**Given.**", "**How it is checked.**"):
+            assert part in text, f"{name} question {number}: no {part}"
+        if f"q{number}" in written:
+            assert "(written, " in text and written_marker(f"q{number}") in text
+            answers = [c for c in exercise[start:end] if c["source"].startswith(written_marker(f"q{number}"))]
+            assert len(answers) == 1 and answers[0]["cell_type"] == "markdown", f"{name} q{number}: one answer cell"
+            continue
+        assert f'grader.check("q{number}")' in text, f"{name} question {number}: no check named"
         checks = [c for c in exercise[start:end] if c["source"] == f'grader.check("q{number}")']
         assert len(checks) == 1, f"{name} question {number}: one check cell expected after it"
+    markdown = "\n".join(c["source"] for c in exercise if c["cell_type"] == "markdown")
+    assert "## Questionnaire (not graded)" in markdown and "## Optional extensions" in markdown
     code = "\n".join(c["source"] for c in exercise if c["cell_type"] == "code")
     assert "YOUR CODE HERE" in code
     for leak in ("SOLUTION", "@check(", "# TESTS", "hidden=True", "SOURCE ONLY"):
@@ -218,6 +232,9 @@ def test_every_solution_scores_full_marks(solution_grades):
         assert grade.status == "ran to the end", (name, grade.status)
         assert grade.cell_errors == [], (name, grade.cell_errors)
         for row in grade.rows():
+            if row["kind"] == "manual":  # the model answer, waiting for the instructor's mark
+                assert row["points"] == "" and len(row["message"]) > 80, (name, row)
+                continue
             assert row["points"] == row["max_points"], (name, row)
 
 
@@ -227,5 +244,46 @@ def test_every_untouched_exercise_scores_zero(exercise_grades):
         assert grade.status == "ran to the end", (name, grade.status)
         assert len(grade.questions) == len(grade.max_points) >= 2, name  # every question was checked
         for row in grade.rows():
+            if row["kind"] == "manual":
+                assert (row["points"], row["message"]) == ("", "(no answer)"), (name, row)
+                continue
             assert row["points"] == "0", (name, row)
             assert float(row["max_points"]) > 0
+
+
+# --- wrong answers: the checks catch typical mistakes ----------------------------------------------
+
+
+def test_every_auto_graded_question_declares_two_wrong_answers():
+    for name in LESSONS:
+        suite = grading.load_suite(name)
+        for question in suite.questions:
+            mistakes = [w for w in suite.wrong_answers if w.question == question]
+            assert len(mistakes) >= 2, f"{name} {question}: {len(mistakes)} wrong answers declared"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_wrong_answer_loses_points_with_feedback_naming_it(name):
+    results = run_wrong_answers(ROOT / "solutions" / f"{name}.ipynb")
+    solutions = [r for r in results if not r.mistake]
+    assert [r.question for r in solutions] == grading.load_suite(name).questions
+    for r in solutions:
+        assert not r.lost_points, f"{name} {r.question}: the solution itself lost points: {r.feedback}"
+    wrong = [r for r in results if r.mistake]
+    assert len(wrong) >= 2 * len(solutions)
+    for r in wrong:
+        assert r.lost_points, f"{name} {r.question} wrong answer {r.mistake!r} scored full marks"
+        assert r.named, f"{name} {r.question} {r.mistake!r}: feedback does not say {r.says!r}: {r.feedback}"
+
+
+def test_a_stale_wrong_answer_breaks_the_build(tmp_path):
+    import nbformat
+
+    source = nbformat.read(ROOT / "exercises-src" / "07_compile.ipynb", as_version=4)
+    for cell in source.cells:
+        if cell.source.startswith("# TESTS q2"):
+            cell.source += '\nwrong("q2", "stale", "text that is not in the solution", "x", says="x")'
+    path = tmp_path / "07_compile.ipynb"
+    nbformat.write(source, path)
+    with pytest.raises(build.SourceError, match="'text that is not in the solution' occurs 0 times"):
+        build.build_one(path)

@@ -215,7 +215,7 @@ def _crafted(folder: Path) -> None:
     def index(text: str) -> int:
         return next(i for i, c in enumerate(base.cells) if c.cell_type == "code" and text in c.source)
 
-    q1, q2 = index("def parse_name"), index("result = scan_folder(demo)")
+    q1, q2 = index("def parse_name"), index("accepted, rejected = scan_names(demo)")
 
     def variant(student: str, edit=None) -> None:
         nb = nbformat.from_dict(json.loads(json.dumps(base)))
@@ -298,16 +298,16 @@ def broken(tmp_path_factory) -> dict:
 EXPECTED = {
     # student: (q1 points, q2 points, a phrase of the q2 message)
     "full": ("5", "3", "all 3 checks passed"),
-    "wrong_answer": ("3", "3", "all 3 checks passed"),
-    "raises": ("5", "0", "`n_accepted` is not defined"),
-    "loop": ("5", "0", "`n_accepted` is not defined"),
+    "wrong_answer": ("3", "1", "accepted rows hold each file's name and labels"),  # q2 uses parse_name
+    "raises": ("5", "0", "`n_accepted`, `rejected_files` are not defined"),
+    "loop": ("5", "0", "`n_accepted`, `rejected_files` are not defined"),
     "stubborn_loop": ("5", "0", "not graded: the notebook ran past the 40 s time limit and was stopped"),
-    "sys_exit": ("5", "0", "`n_accepted` is not defined"),
+    "sys_exit": ("5", "0", "`n_accepted`, `rejected_files` are not defined"),
     "kills_kernel": ("5", "0", "not graded: the kernel stopped"),
     "deletes_files": ("5", "3", "all 3 checks passed"),
     "floods_output": ("5", "3", "all 3 checks passed"),
     "no_check_cells": ("5", "3", "all 3 checks passed"),
-    "no_cells": ("0", "0", "`n_accepted` is not defined"),
+    "no_cells": ("0", "0", "`n_accepted`, `rejected_files` are not defined"),
     "empty": ("0", "0", "not a valid notebook: the file is empty"),
     "not_json": ("0", "0", "not a valid notebook"),
 }
@@ -318,6 +318,7 @@ def test_every_crafted_submission_gets_its_expected_rows(broken):
     rows = broken["rows"]
     assert {student for student, _ in rows} == set(EXPECTED)
     for student, (q1, q2, phrase) in EXPECTED.items():
+        assert rows[student, "q1"]["kind"] == rows[student, "q2"]["kind"] == "auto"
         assert rows[student, "q1"]["max_points"] == "5" and rows[student, "q2"]["max_points"] == "3"
         assert (rows[student, "q1"]["points"], rows[student, "q2"]["points"]) == (q1, q2), student
         assert phrase in rows[student, "q2"]["message"], (student, rows[student, "q2"]["message"])
@@ -350,5 +351,90 @@ def test_feedback_files_say_which_cell_failed_and_why(broken):
 def test_grading_leaves_submissions_and_temp_folder_untouched(broken):
     assert broken["after"] == broken["before"]
     assert list(broken["scratch"].iterdir()) == []  # every scratch copy removed
-    assert sorted(p.name for p in broken["out"].iterdir()) == ["feedback", "grades.csv", "totals.csv"]
+    assert sorted(p.name for p in broken["out"].iterdir()) == [
+        "checks.csv",
+        "feedback",
+        "grades.csv",
+        "item_analysis.csv",
+        "item_analysis.png",
+        "manual.csv",
+        "totals.csv",
+    ]
     assert all(g.seconds < 40 + 15 for g in broken["grades"])  # the time limit held
+
+
+# --- written answers, the instructor's marks and the item analysis -----------------------------
+
+
+def test_written_answers_become_manual_rows_and_feedback(broken):
+    rows = broken["rows"]
+    full, empty = rows["full", "q3"], rows["no_cells", "q3"]
+    assert (full["kind"], full["points"], full["max_points"]) == ("manual", "", "2")
+    assert full["message"].startswith("A guessed field would put a label into training")  # the model answer
+    assert (empty["kind"], empty["message"]) == ("manual", "(no answer)")
+    text = (broken["out"] / "feedback" / "full.md").read_text()
+    assert "q3 (Why not fix broken names by hand?): written answer, marked by your instructor (up to 2 points)" in text
+    manual = list(csv.DictReader((broken["out"] / "manual.csv").open(encoding="utf-8")))
+    assert {r["student"] for r in manual} == set(EXPECTED) and all(r["points"] == "" for r in manual)
+    totals = {t["student"]: t for t in csv.DictReader((broken["out"] / "totals.csv").open(encoding="utf-8"))}
+    assert (totals["full"]["points"], totals["full"]["max_points"], totals["full"]["manual_pending"]) == (
+        "8",
+        "10",
+        "1",
+    )
+
+
+def test_merge_manual_adds_the_instructors_marks(broken, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(broken["out"], out)
+    manual = list(csv.DictReader((out / "manual.csv").open(encoding="utf-8")))
+    for r in manual:
+        r["points"] = {"full": "2", "wrong_answer": "1.5"}.get(r["student"], "")
+    marks = tmp_path / "marks.csv"
+    with open(marks, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(manual[0]))
+        writer.writeheader()
+        writer.writerows(manual)
+    assert grading.main(["--merge-manual", str(marks), "--out", str(out)]) == 0
+    totals = {t["student"]: t for t in csv.DictReader((out / "totals.csv").open(encoding="utf-8"))}
+    assert (totals["full"]["points"], totals["full"]["manual_pending"]) == ("10", "0")
+    assert (totals["wrong_answer"]["points"], totals["wrong_answer"]["max_points"]) == ("5.5", "10")
+    assert totals["loop"]["manual_pending"] == "1"
+    rows = {(r["student"], r["question"]): r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
+    assert rows["full", "q3"]["points"] == "2" and rows["full", "q1"]["points"] == "5"
+    items = {r["question"]: r for r in csv.DictReader((out / "item_analysis.csv").open(encoding="utf-8"))}
+    assert (items["q3"]["kind"], items["q3"]["graded"], items["q3"]["mean_points"]) == ("manual", "2", "1.75")
+
+    manual[0]["points"] = "3"  # above the maximum of 2
+    with open(marks, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(manual[0]))
+        writer.writeheader()
+        writer.writerows(manual)
+    with pytest.raises(ValueError, match=r"marks.csv, line 2: points 3 outside 0-2 for q3"):
+        grading.merge_manual(marks, out)
+    with pytest.raises(FileNotFoundError, match="nothing.csv: no such file"):
+        grading.merge_manual(tmp_path / "nothing.csv", out)
+
+
+def test_item_analysis_per_question(broken):
+    rows = list(csv.DictReader((broken["out"] / "grades.csv").open(encoding="utf-8")))
+    items = {r["question"]: r for r in csv.DictReader((broken["out"] / "item_analysis.csv").open(encoding="utf-8"))}
+    assert set(items) == {"q1", "q2"}  # the written q3 has no marks yet
+    q1 = [float(r["points"]) for r in rows if r["question"] == "q1"]
+    assert int(items["q1"]["graded"]) == len(q1) == len(EXPECTED)
+    assert float(items["q1"]["mean_points"]) == pytest.approx(sum(q1) / len(q1), abs=1e-3)
+    assert float(items["q1"]["full_marks_share"]) == pytest.approx(sum(p == 5 for p in q1) / len(q1), abs=1e-3)
+    # wrong_answer and no_cells both fail these two q1 checks; every other q1 check fails once (no_cells)
+    assert items["q1"]["most_failed_check"] in {
+        "parses a plain name and a .chip.jpg name into three integers",
+        "agrees with agecourse.data.parse_filename on valid names",
+    }
+    assert items["q1"]["most_failed_count"] == "2"
+    assert (broken["out"] / "item_analysis.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_merge_manual_without_submissions_folder_is_a_clear_error(tmp_path, capsys):
+    assert grading.main(["--out", str(tmp_path)]) == 2
+    assert "give the folder of submissions" in capsys.readouterr().err
