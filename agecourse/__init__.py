@@ -34,7 +34,7 @@ module                 what it does                                             
 ``course_models``      the shipped Model A / B: registry, hash-checked loading, cards    09-13
 ``job``                the end-to-end job of ``agecourse run`` / ``train``               08, 09
 ``cli``                the ``agecourse`` command line                                    all
-``grading``            exercise checks and batch grading of notebooks                    all
+``grading``            exercise checks, batch grading, reports, item analysis (package)  all
 ``exercise_tests``     the checks of each lesson's exercises (generated)                 all
 =====================  ================================================================  ==========
 
