@@ -374,7 +374,7 @@ def top_losses(table: pd.DataFrame, task: str = "age", n: int = 8) -> pd.DataFra
 def plot_top_losses(images, worst: pd.DataFrame, title: str = "", columns: int = 4, size: float = 2.2):
     """A gallery of the faces :func:`top_losses` picked, each captioned with true and predicted
     labels and its loss (like fastai's ``plot_top_losses``)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # as lesson 09 shows it (one source: tests/test_one_source.py)
 
     rows = max(1, -(-len(worst) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.5) * rows), squeeze=False)

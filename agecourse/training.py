@@ -97,7 +97,7 @@ def cosine_schedule(learning_rate: float, epochs: int, warmup_epochs: int = 1, f
 
     Returns ``schedule(epoch, current_lr) -> learning rate`` (``epoch`` counts from 0).
     """
-    import math
+    import math  # as lesson 08 shows it (one source: tests/test_one_source.py)
 
     if epochs < 1:
         raise ValueError(f"a schedule needs at least one epoch, got {epochs}")
