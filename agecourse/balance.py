@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from agecourse.data import AGE_BANDS, AGE_MAX
 
@@ -275,9 +277,6 @@ def plot_balance(
     With ``weight`` (a column of ``after``), the "after" bars show the band's *effective* count:
     the sum of its weights, which is what the loss sees.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     frames = []
     for label, table in zip(labels, (before, after)):
         bands = bands_of(table, edges)

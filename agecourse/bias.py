@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from agecourse.data import GENDERS, RACES, age_band
+from agecourse.recipes import train_model_a
 
 POSITIVE_GENDER = 1  # female is the positive class of every FPR / FNR in this module
 MIN_GROUP_SIZE = 30  # groups with fewer images are flagged unreliable
@@ -491,8 +494,6 @@ def plot_group_intervals(tables: dict[str, pd.DataFrame], metric: str = "gender_
     """Each group's ``metric`` with its 95 % interval (:func:`group_intervals` tables), one marker
     per table (e.g. before and after a remedy), side by side: overlapping bars mean the two values
     are not clearly different at this group size."""
-    import matplotlib.pyplot as plt
-
     first = next(iter(tables.values()))
     groups = list(first["group"])
     fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(groups) + 2.5), 3.8))
@@ -520,8 +521,6 @@ def train_with_table(
 
     Validation and test stay as they are. Returns ``(model, history)``.
     """
-    from agecourse.recipes import train_model_a
-
     return train_model_a(settings, split, verbose=verbose, train_images=train_images, sample_weight=sample_weight)
 
 
@@ -536,9 +535,6 @@ def plot_signed_errors(
 ):
     """Box plots of the signed age error per group (and per gender within it): a box below zero
     means that group is guessed too young; a taller box means less consistent predictions."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     _as_attributes(by)
     named = with_group_names(table)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * named[_NAMES[by]].nunique() + 3), 3.8))
@@ -558,9 +554,6 @@ def plot_error_distributions(
 ):
     """Overlaid density curves of the signed age error, one per group of ``by`` (each scaled to
     its own group, so a small group is not dwarfed by a big one)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     _as_attributes(by)
     named = with_group_names(table)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -574,8 +567,6 @@ def plot_error_distributions(
 def plot_predicted_vs_actual_by_gender(table: pd.DataFrame, title: str = "Predicted vs true age, per gender"):
     """One scatter panel per gender (coloured by race) with the ideal diagonal: whether one gender's
     ages are pulled more towards the middle than the other's."""
-    import seaborn as sns
-
     named = with_group_names(table)
     grid = sns.relplot(
         data=named, x="age", y="age_pred", col="gender_name", hue="race_name", s=12, alpha=0.6, height=3.6, aspect=1.0
@@ -593,8 +584,6 @@ def plot_predicted_vs_actual_by_gender(table: pd.DataFrame, title: str = "Predic
 def plot_group_metric(metrics: pd.DataFrame, metric: str = "age_mae", title: str | None = None):
     """Bar chart of one metric per group of a :func:`group_metrics` table, small (unreliable)
     groups hatched and their counts written on the bars."""
-    import matplotlib.pyplot as plt
-
     data = metrics[metrics["attribute"] != "overall"]
     fig, ax = plt.subplots(figsize=(max(4.5, 0.55 * len(data) + 2), 3.6))
     bars = ax.bar(data["group"], data[metric].fillna(0), color="#4c72b0")

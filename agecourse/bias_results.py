@@ -13,8 +13,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
 
 import pandas as pd
+
+from agecourse.notebook import COURSE_REF, COURSE_REPO
 
 BENCHMARK_FILE = "bench/results/bias.json"
 
@@ -37,10 +41,6 @@ def load(path: str | os.PathLike | None = None, download: bool = True) -> dict:
         return _parse(local.read_text(encoding="utf-8"), str(local))
     if not download:
         raise FileNotFoundError(f"{local}: no bias benchmark results (run bench/bench_bias.py)")
-    from urllib.error import URLError
-    from urllib.request import urlopen
-
-    from agecourse.notebook import COURSE_REF, COURSE_REPO
 
     url = f"https://raw.githubusercontent.com/{COURSE_REPO}/{COURSE_REF}/{BENCHMARK_FILE}"
     try:

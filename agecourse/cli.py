@@ -26,16 +26,19 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-from agecourse import __version__
+import pandas as pd
+
+from agecourse import __version__, course_models
 from agecourse import evaluate as ev
 from agecourse.archive import UnsafeArchiveError
 from agecourse.config import get_settings
-from agecourse.data import describe, load_utkface, make_dataset
+from agecourse.data import check_images, describe, load_utkface, make_dataset
 from agecourse.download import SOURCES, DownloadError, SourceFailedWarning, fetch, fetch_if_needed, source_from_url
 from agecourse.grading import add_grade_arguments, cmd_grade
 from agecourse.synthetic import make_synthetic_faces
@@ -76,6 +79,7 @@ def quiet_tensorflow() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
+            # lazy: TensorFlow is imported here, with stderr captured, so that its start-up lines stay quiet
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # loads the device drivers, which log as they start
@@ -136,20 +140,16 @@ DEFAULT_MODEL = "model-b"
 
 def _names_a_shipped_model(text: str) -> bool:
     """``model-a``, ``model-b`` and the like: a shipped model's name, known or not."""
-    import re
-
-    from agecourse import course_models
-
     return course_models.is_name(text) or re.fullmatch(r"model-[a-z]", text) is not None
 
 
 def load_any_model(spec: str | os.PathLike):
     """A model from a shipped name (``model-a``, ``model-b``: loaded with its SHA-256 checked by
     :func:`agecourse.course_models.load`) or from a ``.keras`` file."""
-    from agecourse import course_models
-
     if _names_a_shipped_model(str(spec)) and not Path(spec).exists():
         return course_models.load(str(spec))
+    # lazy: deploy and job import TensorFlow (seconds), so the commands import them when they run and
+    # `agecourse --help` and the data commands start without TensorFlow
     from agecourse.deploy import load_model
 
     return load_model(spec)
@@ -162,8 +162,6 @@ def _looks_like_model(text: str) -> bool:
 def split_rows(split_csv: str | os.PathLike, rows: str):
     """File names of the ``rows`` part (``train``, ``val``, ``test`` or ``all``) of a saved split
     (:meth:`agecourse.data.Split.save` or ``bench/train_course_models.py``'s file-names-only CSV)."""
-    import pandas as pd
-
     path = Path(split_csv).expanduser()
     if not path.is_file():
         raise UserError(f"{path}: no such split file")
@@ -247,7 +245,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run`` / ``train``: load, split, train Model A, evaluate on the test split, write files."""
-    from agecourse.job import run_main
+    from agecourse.job import run_main  # lazy: TensorFlow (see load_any_model)
 
     settings = _settings(args)
     print(f"Profile '{settings.profile}', data: {settings.data_label}")
@@ -272,10 +270,7 @@ def evaluate_folder(
     :func:`agecourse.evaluate.predict_table`, exactly what lesson 09 shows. Files that cannot be
     used (malformed names, undecodable images) are counted and listed under ``data.rejects``.
     """
-    import pandas as pd
-
-    from agecourse.data import check_images
-    from agecourse.deploy import input_size
+    from agecourse.deploy import input_size  # lazy: TensorFlow (see load_any_model)
 
     model = load_any_model(model_path)
     if split is None:
@@ -355,7 +350,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     missing file) and the others go on. Exit status 0 when at least one image was predicted,
     1 when none was, 2 for a model that cannot be loaded.
     """
-    from agecourse.deploy import predict_many, save_outputs
+    from agecourse.deploy import predict_many, save_outputs  # lazy: TensorFlow (see load_any_model)
 
     if args.gradcam and not args.out:
         raise UserError("--gradcam writes heat maps as pictures: add --out DIR")

@@ -397,6 +397,8 @@ def decode_and_resize(path, image_size: int):
     Normalisation to 0-1 (Model A) or the backbone's own range (Model B) happens inside the model,
     so the same pipeline feeds both.
     """
+    # lazy: TensorFlow takes seconds to import, and the command line's data commands, the settings and
+    # the splits use this module without it; only the functions that build tensors import it
     import tensorflow as tf
 
     data = tf.io.read_file(path)

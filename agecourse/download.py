@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from agecourse import config
 from agecourse.archive import extract_to_cache, is_archive, marker_path
@@ -121,8 +122,6 @@ def source_from_url(url: str, sha256: str | None = None, image_count: int | None
     The URL must end in an archive name (``.zip``, ``.tar.gz``, ``.tgz`` or ``.tar``). The source is
     named after the host plus a short hash of the URL, so two URLs never share a cache folder.
     """
-    from urllib.parse import urlparse
-
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"{url}: not an http(s) URL")
@@ -217,6 +216,8 @@ def _download(
 
     ``size`` (exact) or ``size_range`` are checked against the announced ``Content-Length`` before
     anything is downloaded, and against the bytes received afterwards."""
+    # lazy: the network libraries (and tqdm's notebook widgets) load only when a download happens;
+    # every command line start and every lesson imports this module, most without downloading
     import requests
     import urllib3
     from tqdm.auto import tqdm
@@ -462,7 +463,7 @@ def fetch(
     When all fail, :class:`DownloadError` lists every source with its reason and says how to supply
     the data by hand. ``cache_dir`` defaults to :func:`agecourse.config.cache_dir`.
     """
-    import requests
+    import requests  # lazy: see _download
 
     cache = Path(cache_dir).expanduser() if cache_dir is not None else config.cache_dir()
     failures = []

@@ -44,6 +44,8 @@ def predict_table(model, dataset, images: pd.DataFrame, flip_average: bool = Fal
     """
     outputs = _predict_two_heads(model, dataset)
     if flip_average:
+        # lazy: the command line imports this module for its tables; TensorFlow (seconds) and the
+        # plotting libraries below load only when a function needs them
         import tensorflow as tf
 
         mirrored = dataset.map(lambda x, *rest: (tf.image.flip_left_right(x), *rest))
@@ -220,7 +222,7 @@ def save_metrics(metrics: dict, path: str | os.PathLike) -> Path:
 
 def plot_predicted_vs_actual(table: pd.DataFrame, title: str = "Predicted vs actual age"):
     """Scatter of predicted against true age, coloured by gender, with the ideal diagonal."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy, like TensorFlow in predict_table: the CLI imports this module
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(5.5, 5))

@@ -28,9 +28,18 @@ our one-unit outputs is always 1, so every channel would get the same weight.
 from __future__ import annotations
 
 import keras
+import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.saliency import Saliency
+from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+from tf_keras_vis.utils.scores import BinaryScore, InactiveScore
+
+from agecourse.data import GENDERS, make_dataset
 
 METHODS = ("gradcam", "gradcam++")
 OUTPUTS = ("age", "gender")
@@ -107,8 +116,6 @@ def gender_score(predicted_female):
 
     This is tf-keras-vis' ``BinaryScore``: ``(2 * target - 1) * output``, one target per image.
     """
-    from tf_keras_vis.utils.scores import BinaryScore
-
     return BinaryScore([bool(v) for v in np.atleast_1d(predicted_female)])
 
 
@@ -128,8 +135,6 @@ def make_scores(model, output: str, images: np.ndarray, direction: str = "raise"
     """One score function per model output, in the model's output order, as tf-keras-vis expects
     for a multi-output model: the explained output gets its score, the other an ``InactiveScore``
     (zero, so it adds nothing to the gradients)."""
-    from tf_keras_vis.utils.scores import InactiveScore
-
     names = list(model.output_names)
     if output not in names:
         raise ValueError(f"output must be one of {names}, got {output!r}")
@@ -168,10 +173,6 @@ def gradcam_heatmaps(
     Returns:
         ``(n, h, w)`` float32 maps, each scaled to 0-1 (all zeros where nothing raised the score).
     """
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     images = as_batch(images)
@@ -207,10 +208,6 @@ def saliency_maps(
     """SmoothGrad saliency (tf-keras-vis ``Saliency``): how much each *pixel* changes the score,
     averaged over noisy copies of the image. Sharper than Grad-CAM, and noisier. Returns ``(n, h, w)``
     maps scaled to 0-1."""
-    import keras
-    from tf_keras_vis.saliency import Saliency
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-
     images = as_batch(images)
     scores = make_scores(model, output, images, direction)
     # Saliency feeds a list of inputs; a model declared with a list input takes it without a warning.
@@ -240,9 +237,6 @@ def heatmap_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
     """Blend a 0-1 heat map (any size; resized to the image) over an image in 0-255: RGB uint8."""
-    import matplotlib as mpl
-    import tensorflow as tf
-
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected one (h, w, 3) image, got {image.shape}")
@@ -268,8 +262,6 @@ def plot_gradcam_grid(
         heatmaps_by_method: column title -> ``(n, h, w)`` maps, e.g. ``{"Grad-CAM": ..., "Grad-CAM++": ...}``.
         titles: one caption per image (true and predicted labels, for instance).
     """
-    import matplotlib.pyplot as plt
-
     images = as_batch(images)
     n, columns = len(images), 1 + len(heatmaps_by_method)
     fig, axes = plt.subplots(n, columns, figsize=(size * columns, size * n + 0.4), squeeze=False)
@@ -297,8 +289,6 @@ def plot_right_wrong(
         table: ``n`` rows from :func:`pick_right_and_wrong` (with its ``verdict`` column), for the
             captions and the grouping.
     """
-    import matplotlib.pyplot as plt
-
     images = as_batch(images)
     if "verdict" not in table or len(table) != len(images):
         raise ValueError(f"need one row with a 'verdict' per image: {len(table)} rows for {len(images)} images")
@@ -329,8 +319,6 @@ def plot_right_wrong(
 def load_images(table: pd.DataFrame, image_size: int) -> np.ndarray:
     """Decode the images of a table (``path`` column) into one float32 ``(n, size, size, 3)`` array,
     exactly as :func:`agecourse.data.make_dataset` feeds the models."""
-    from agecourse.data import make_dataset
-
     batches = [x.numpy() for x, _ in make_dataset(table, image_size, batch_size=64)]
     images = np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3), np.float32)
     if len(images) != len(table):
@@ -359,8 +347,6 @@ def pick_right_and_wrong(table: pd.DataFrame, task: str = "gender", n: int = 3, 
 
 def caption(row) -> str:
     """A short caption for one row of a predictions table: true and predicted age and gender."""
-    from agecourse.data import GENDERS
-
     verdict = f"{row['verdict']}: " if "verdict" in row else ""
     return (
         f"{verdict}true {GENDERS[int(row['gender'])]} {int(row['age'])}\n"
@@ -388,7 +374,7 @@ def top_losses(table: pd.DataFrame, task: str = "age", n: int = 8) -> pd.DataFra
 def plot_top_losses(images, worst: pd.DataFrame, title: str = "", columns: int = 4, size: float = 2.2):
     """A gallery of the faces :func:`top_losses` picked, each captioned with true and predicted
     labels and its loss (like fastai's ``plot_top_losses``)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # as lesson 09 shows it (one source: tests/test_one_source.py)
 
     rows = max(1, -(-len(worst) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.5) * rows), squeeze=False)

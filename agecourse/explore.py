@@ -17,10 +17,13 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from PIL import Image
 
-from agecourse.data import GENDERS, RACES, FilenameError, age_band, parse_filename
+from agecourse.data import GENDERS, RACES, FilenameError, age_band, decode_and_resize, parse_filename
 
 # --- lesson 01: names, rejects ----------------------------------------------------------------
 
@@ -84,8 +87,6 @@ def make_demo_folder(folder: str | os.PathLike, images: pd.DataFrame, n_good: in
     The good images are copied (never moved) from ``images["path"]``. Returns one row per file
     written: ``file`` and ``what`` (how it was made), to compare with the loader's rejects table.
     """
-    from PIL import Image
-
     if len(images) == 0:
         raise ValueError("make_demo_folder needs at least one good image to copy")
     folder = Path(folder)
@@ -137,8 +138,6 @@ def band_table(images: pd.DataFrame, weight: str | None = None) -> pd.DataFrame:
 
 
 def _load_rgb(path: str, size: int | None = None) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(path) as image:
         image = image.convert("RGB")
         if size:
@@ -153,8 +152,6 @@ def plot_sample_grid(
 
     The sample is seeded, so the same table and seed always show the same faces.
     """
-    import matplotlib.pyplot as plt
-
     picks = images.sample(min(n, len(images)), random_state=seed)
     rows = max(1, -(-len(picks) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.05 * rows), squeeze=False)
@@ -173,9 +170,6 @@ def plot_distributions(images: pd.DataFrame, title: str = "Label distributions")
 
     Uses seaborn; gender and race are shown by name, not by UTKFace's codes.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     named = pd.DataFrame(
         {"age": images["age"].astype(int), "gender": images["gender"].map(GENDERS), "race": images["race"].map(RACES)}
     )
@@ -204,9 +198,6 @@ def plot_band_shares(
     ``tables`` maps a label ("train", "after down-sampling", ...) to an image table. With
     ``weight``, tables that have that column are shown by their share of the total weight.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     long = []
     for label, table in tables.items():
         shares = band_table(table, weight if weight and weight in table else None)
@@ -250,10 +241,6 @@ def mean_predictor_errors(images: pd.DataFrame) -> pd.DataFrame:
 def plot_resize(path: str | os.PathLike, image_size: int, title: str = "Before and after decode_and_resize"):
     """One image as stored on disk next to what :func:`agecourse.data.decode_and_resize` makes of
     it, with sizes, dtypes and value ranges in the panel titles."""
-    import matplotlib.pyplot as plt
-
-    from agecourse.data import decode_and_resize
-
     original = _load_rgb(str(path))
     resized = decode_and_resize(str(path), image_size).numpy()
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.8))
@@ -374,10 +361,6 @@ def plot_augmentations(
 ):
     """One row per face: the original, then ``n`` random draws of ``augment`` (called with
     ``training=True``, as inside ``fit``)."""
-    import matplotlib.pyplot as plt
-
-    from agecourse.data import decode_and_resize
-
     paths = list(paths)
     fig, axes = plt.subplots(len(paths), n + 1, figsize=(1.5 * (n + 1), 1.6 * len(paths) + 0.5), squeeze=False)
     for r, path in enumerate(paths):

@@ -7,20 +7,25 @@ age, loss weights, AdamW); training itself never calls them. They moved here fro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+import time
 
 import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
 
-if TYPE_CHECKING:  # pandas is imported lazily by the functions that return tables
-    import pandas as pd
+from agecourse.config import Settings
+from agecourse.data import Split, make_dataset
+from agecourse.models import default_loss_weights, make_age_loss
+from agecourse.recipes import build_model_a_for
+from agecourse.training import set_seed
 
 
 def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
     """Per-example MSE, MAE and Huber(``delta``) for each error (prediction minus truth, years),
     computed with Keras's own loss functions. One row per error."""
-    import numpy as np
-    import pandas as pd
-
     errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
     zeros = np.zeros_like(errors)
     values = {
@@ -33,9 +38,6 @@ def age_loss_curves(errors, delta: float = 5.0) -> pd.DataFrame:
 
 def plot_age_losses(max_error: float = 20.0, delta: float = 5.0):
     """The three age losses against the error, full view and close to zero."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     curves = age_loss_curves(np.linspace(-max_error, max_error, 401), delta=delta)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, limit in zip(axes, (max_error, 2 * delta)):
@@ -60,10 +62,6 @@ def outlier_influence(errors, delta: float = 5.0) -> pd.DataFrame:
     largest error, and the share of the gradient (what actually moves the weights) that it causes.
     Gradients come from ``tf.GradientTape`` on Keras's loss functions.
     """
-    import numpy as np
-    import pandas as pd
-    import tensorflow as tf
-
     errors = np.asarray(errors, dtype="float32").reshape(-1, 1)
     worst = int(np.argmax(np.abs(errors)))
     losses = {
@@ -98,9 +96,6 @@ def initial_loss_magnitudes(model: keras.Model, images, labels: dict, delta: flo
     value, its unit and how many times larger it is than the gender loss: the ratio that loss
     weights have to undo so that one task does not drown the other.
     """
-    import numpy as np
-    import pandas as pd
-
     age_pred, gender_prob = model.predict(images, verbose=0)
     age_true = np.asarray(labels["age"], dtype="float32").reshape(-1, 1)
     gender_true = np.asarray(labels["gender"], dtype="float32").reshape(-1, 1)
@@ -138,12 +133,6 @@ def head_gradient_scales(
     batch) and the gender weight that would make the gender gradient as large as the age gradient.
     Gradients come from ``tf.GradientTape`` on Keras's own losses.
     """
-    import numpy as np
-    import pandas as pd
-    import tensorflow as tf
-
-    from agecourse.models import make_age_loss
-
     split = keras.Model(model.inputs, [model.get_layer(features).output, *model.outputs])
     losses = {"age": keras.losses.get(make_age_loss(age_loss)), "gender": keras.losses.BinaryCrossentropy()}
     targets = {name: tf.reshape(tf.cast(labels[name], tf.float32), (-1, 1)) for name in losses}
@@ -163,8 +152,8 @@ def head_gradient_scales(
 
 
 def compare_age_losses(
-    settings,
-    split,
+    settings: Settings,
+    split: Split,
     losses=("mse", "mae", "huber"),
     epochs: int = 1,
     max_train: int | None = 2000,
@@ -172,23 +161,16 @@ def compare_age_losses(
 ) -> pd.DataFrame:
     """Lesson 07's quick experiment: a fresh Model A per age loss, same seed, data and budget.
 
-    Each model is compiled with :func:`agecourse.models.compile_model` (AdamW, that loss's
-    :func:`~agecourse.models.default_loss_weights`), trained for ``epochs`` on at most
-    ``max_train`` training images (a seeded sample) without callbacks, and scored on the whole
-    validation split. With one or two epochs the ranking is a hint, not a result: rerun with more
-    epochs before drawing conclusions.
+    Each model is built and compiled by :func:`agecourse.recipes.build_model_a_for` from ``settings``
+    (the course recipe: filters, head, dropout, L2, augmentation, AdamW) with that age loss and its
+    :func:`~agecourse.models.default_loss_weights`, trained for ``epochs`` on at most ``max_train``
+    training images (a seeded sample) without callbacks, and scored on the whole validation split.
+    With one or two epochs the ranking is a hint, not a result: rerun with more epochs before drawing
+    conclusions.
 
     Returns one row per loss: the loss weights, validation age MAE, validation gender accuracy and
     the seconds it took.
     """
-    import time
-
-    import pandas as pd
-
-    from agecourse.data import make_dataset
-    from agecourse.models import build_model_a, compile_model, default_loss_weights
-    from agecourse.training import set_seed
-
     train_images = split.train
     if max_train is not None and len(train_images) > max_train:
         train_images = train_images.sample(max_train, random_state=settings.seed).reset_index(drop=True)
@@ -197,11 +179,9 @@ def compare_age_losses(
     rows = []
     for loss in losses:
         set_seed(settings.seed)
-        model = build_model_a(
-            settings.image_size, filters=settings.model_filters, age_init=float(train_images["age"].mean())
-        )
-        weights = default_loss_weights(loss)
-        compile_model(model, learning_rate=settings.learning_rate, age_loss=loss, loss_weights=weights)
+        recipe = dataclasses.replace(settings, age_loss=loss, gender_loss_weight=None)
+        model = build_model_a_for(recipe, age_init=float(train_images["age"].mean()))
+        weights = default_loss_weights(loss)  # what build_model_a_for compiles with when gender_loss_weight is None
         start = time.perf_counter()
         model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         scores = model.evaluate(val, verbose=0, return_dict=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
 from keras import layers
-
-if TYPE_CHECKING:  # pandas is imported lazily by the functions that return tables
-    import pandas as pd
 
 # Roughly the mean age of UTKFace; starting the age head there saves the first epochs.
 DEFAULT_AGE_INIT = 33.0
@@ -272,8 +272,6 @@ def compare_configurations(configs: dict, image_size: int) -> pd.DataFrame:
     or a function ``f(image_size) -> keras.Model`` for other designs. Models are built, measured
     and discarded; nothing is trained.
     """
-    import pandas as pd
-
     rows = []
     for label, config in configs.items():
         model = config(image_size) if callable(config) else build_model_a(image_size, **config)
@@ -289,10 +287,6 @@ def plot_output_activations(low: float = -30.0, high: float = 30.0):
     pushed negative stops learning ("dies"); softplus is positive everywhere and always has a
     gradient. The right panel shows the gradients (computed by TensorFlow, not by hand).
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import tensorflow as tf
-
     x = tf.constant(np.linspace(low, high, 601), dtype=tf.float32)
     functions = {
         "linear": keras.activations.linear,

@@ -10,6 +10,10 @@ import platform
 import sys
 import warnings
 
+import matplotlib
+import numpy
+import pandas
+
 from agecourse import __version__
 from agecourse.config import Settings, get_settings
 from agecourse.download import fetch_if_needed
@@ -47,9 +51,10 @@ def colab_url(notebook: str, repo: str = COURSE_REPO, ref: str = COURSE_REF) -> 
 
 def versions() -> dict[str, str]:
     """Versions of Python and the main libraries, as printed by :func:`setup`."""
+    # lazy: TensorFlow, Keras and agecourse.training (which imports them) are imported inside the
+    # functions: setup sets TF_CPP_MIN_LOG_LEVEL first so that TensorFlow's start-up lines stay quiet,
+    # and bias_results imports this module without needing TensorFlow
     import keras
-    import numpy
-    import pandas
     import tensorflow as tf
 
     return {
@@ -76,12 +81,10 @@ def setup(
     In the ``gpu`` profile mixed precision is turned on. When Colab has no GPU runtime a warning
     says how to get one (Runtime > Change runtime type > GPU). Returns the :class:`Settings`.
     """
-    import matplotlib
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything below imports TensorFlow
+    import tensorflow as tf  # lazy: see versions
 
-    from agecourse.training import enable_mixed_precision, set_seed
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from agecourse.training import enable_mixed_precision, set_seed  # lazy: see versions
 
     gpus = tf.config.list_physical_devices("GPU")
     settings = fetch_if_needed(get_settings(profile, **overrides))

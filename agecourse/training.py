@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import keras
-
-if TYPE_CHECKING:  # pandas is imported lazily by history_table
-    import pandas as pd
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def set_seed(seed: int = 42) -> None:
@@ -51,8 +50,6 @@ class TimeBudget(keras.callbacks.Callback):
         super().__init__()
         if seconds <= 0:
             raise ValueError(f"a time budget must be positive, got {seconds} seconds")
-        import time
-
         self.seconds = float(seconds)
         self._clock = clock or time.monotonic
         self.start: float | None = None
@@ -100,7 +97,7 @@ def cosine_schedule(learning_rate: float, epochs: int, warmup_epochs: int = 1, f
 
     Returns ``schedule(epoch, current_lr) -> learning rate`` (``epoch`` counts from 0).
     """
-    import math
+    import math  # as lesson 08 shows it (one source: tests/test_one_source.py)
 
     if epochs < 1:
         raise ValueError(f"a schedule needs at least one epoch, got {epochs}")
@@ -220,8 +217,6 @@ def history_dict(history) -> dict[str, list[float]]:
 def describe_callbacks(callbacks) -> pd.DataFrame:
     """One row per callback with the settings that matter in lesson 08 (what it watches, its
     patience, factor, file, budget), so a notebook can show what :func:`make_callbacks` built."""
-    import pandas as pd
-
     fields = {
         "monitor": "watches",
         "patience": "patience (epochs)",
@@ -256,8 +251,6 @@ def save_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
 def plot_history(history: dict[str, list[float]], title: str = "Learning curves"):
     """Learning curves for both heads: total loss, age MAE and gender accuracy, training vs
     validation, plus the learning rate (log scale) when the history recorded it."""
-    import matplotlib.pyplot as plt
-
     panels = [
         ("loss", "total loss"),
         ("age_mae", "age MAE (years)"),
@@ -300,8 +293,6 @@ def history_table(history: dict[str, list[float]]) -> pd.DataFrame:
     """One row per epoch with every metric of the history (and the learning rate when
     ``ReduceLROnPlateau`` or a schedule recorded it), plus a ``best`` marker on the epoch with the lowest
     ``val_loss``: the one :class:`keras.callbacks.EarlyStopping` restores."""
-    import pandas as pd
-
     frame = pd.DataFrame(history)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
     if "val_loss" in frame:

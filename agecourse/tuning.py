@@ -8,14 +8,12 @@ one with the lowest validation loss. :func:`tuner_table` lists the finished tria
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
+import pandas as pd
 
 from agecourse.recipes import build_model_a_for
-
-if TYPE_CHECKING:  # pandas is imported lazily by tuner_table
-    import pandas as pd
 
 WIDTHS = (0.5, 1.0, 2.0)
 
@@ -38,8 +36,6 @@ def model_a_hypermodel(settings, age_init: float):
 def tuner_table(tuner) -> pd.DataFrame:
     """One row per finished Keras Tuner trial, best first: its hyperparameters and its score
     (the tuner's objective, e.g. the lowest validation loss of the trial)."""
-    import pandas as pd
-
     trials = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
     rows = [{"trial": t.trial_id, **t.hyperparameters.values, "score": t.score} for t in trials]
     return pd.DataFrame(rows).set_index("trial")
@@ -68,7 +64,5 @@ class EpochTimes(keras.callbacks.Callback):
 
     def steady_epoch_seconds(self) -> float:
         """Median seconds of the epochs after each trial's first (NaN when every trial ran one epoch)."""
-        import numpy as np
-
         later = [seconds for epoch, seconds in self.seconds if epoch > 0]
         return float(np.median(later)) if later else float("nan")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from agecourse import augment, models, training
+from agecourse.loss_demos import plot_age_losses
 
 
 def test_model_a_shapes_and_heads():
@@ -88,3 +89,52 @@ def test_augmentation_only_in_training():
     x[:, :, :16] = 10.0
     assert np.allclose(layer(x, training=False), x)
     assert not np.allclose(layer(x, training=True), x)
+
+
+@pytest.mark.parametrize("size", [48, 64, 96, 128])
+def test_alexnet_like_stays_near_half_a_million_parameters(size):
+    model = models.build_alexnet_like(size)
+    assert 350_000 < model.count_params() < 750_000
+    x = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    age, gender = model.predict(x, verbose=0)
+    assert age.shape == gender.shape == (2, 1)
+    assert (age >= 0).all() and ((gender > 0) & (gender < 1)).all()
+
+
+def test_alexnet_like_needs_five_filters_and_flatten_grows_with_the_map():
+    with pytest.raises(ValueError, match="5 filter counts"):
+        models.build_alexnet_like(64, filters=(8, 16))
+    small = models.build_alexnet_like(64, first_stride=2)
+    large = models.build_alexnet_like(128, first_stride=2)  # same stride, 4x the final map area
+    assert large.count_params() > small.count_params()
+    assert any(
+        isinstance(layer, keras.layers.BatchNormalization)
+        for layer in models.build_alexnet_like(64, batch_norm=True).layers
+    )
+
+
+def test_describe_and_compare_configurations():
+    row = models.describe_model(models.build_model_a(32, filters=(8, 16)))
+    assert row["conv layers"] == 4 and row["last feature map"] == "8x8x16"
+    assert row["trainable"] < row["parameters"], "batch norm keeps moving statistics as non-trainable weights"
+    table = models.compare_configurations(
+        {"narrow": {"filters": (8, 16)}, "wide": {"filters": (16, 32)}, "alex": models.build_alexnet_like}, 32
+    )
+    assert list(table.index) == ["narrow", "wide", "alex"]
+    assert table.loc["wide", "parameters"] > table.loc["narrow", "parameters"]
+    assert table.loc["alex", "conv layers"] == 5
+
+
+def test_activation_and_loss_plots_draw(tmp_path):
+    for fig in (models.plot_output_activations(), plot_age_losses()):
+        assert len(fig.axes) == 2 and all(ax.lines for ax in fig.axes)
+        fig.savefig(tmp_path / "plot.png")
+        assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_batch_norm_momentum_is_configurable():
+    def momenta(model):
+        return {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(models.build_model_a(16, filters=(4, 8))) == {models.BN_MOMENTUM}
+    assert momenta(models.build_model_a(16, filters=(4,), bn_momentum=0.99)) == {0.99}
