@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -57,6 +58,7 @@ def test_initial_loss_magnitudes_show_the_scale_gap():
 def test_head_gradient_scales_measure_each_heads_pull_on_the_trunk():
     import tensorflow as tf
 
+    keras.utils.set_random_seed(0)  # a fixed initialisation: the test compares float32 gradients
     model = models.build_model_a(24, filters=(4,), dense_units=4, age_init=30.0)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (16, 24, 24, 3)).astype("float32")
@@ -70,7 +72,7 @@ def test_head_gradient_scales_measure_each_heads_pull_on_the_trunk():
         loss = tf.reduce_mean(tf.abs(age[:, 0] - labels["age"]))
     grad = tape.gradient(loss, features).numpy() * len(x)
     assert table.loc["age", "loss"] == pytest.approx(float(loss), rel=1e-5)
-    assert table.loc["age", "gradient norm"] == pytest.approx(np.linalg.norm(grad, axis=1).mean(), rel=1e-4)
+    assert table.loc["age", "gradient norm"] == pytest.approx(np.linalg.norm(grad, axis=1).mean(), rel=1e-3)
     ratio = table.loc["age", "gradient norm"] / table.loc["gender", "gradient norm"]
     assert table.loc["gender", "balancing gender weight"] == pytest.approx(ratio)
     mse = loss_demos.head_gradient_scales(model, x, labels, "mse")
