@@ -31,7 +31,6 @@ and ``--out`` are for trials. It skips, with exit status 0, when the real data a
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
@@ -39,7 +38,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, cpu_seconds, load_average, machine, versions, write_result  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    SHARED_DATA,
+    cpu_seconds,
+    load_average,
+    machine,
+    parse_overrides,
+    versions,
+    write_result,
+)
 
 ARMS = {
     "a": "age-band weights (lesson 12 today)",
@@ -115,13 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from agecourse.data import load_course_data, make_dataset, split_dataset
     from agecourse.recipes import train_model_a
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+    overrides = parse_overrides(args.set)
     settings = get_settings("cpu", data_dir=args.data, epochs=args.epochs, **overrides)
     loaded = load_course_data(settings)
     split = split_dataset(loaded.images, seed=settings.seed)

@@ -30,7 +30,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, SHARED_DATA, cpu_seconds, scores_on_test, write_predictions, write_result  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    SHARED_DATA,
+    cpu_seconds,
+    parse_overrides,
+    scores_on_test,
+    write_predictions,
+    write_result,
+)
 
 # Seconds kept back from the budget for scoring and saving after training stops (decoding the
 # images happens in the first epoch, inside the training budget; scoring took ~15 s on an idle machine).
@@ -54,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     start, cpu_start, load_start = time.monotonic(), cpu_seconds(), os.getloadavg()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("AGECOURSE_ARTIFACTS", str(ROOT / "notebooks" / "artifacts"))
-    import ast
 
     import pandas as pd
 
@@ -63,13 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from agecourse.config import get_settings
     from agecourse.training import history_table
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+    overrides = parse_overrides(args.set)
     settings = get_settings("cpu", data_dir=args.data, **overrides)
     split = artifacts.get_split(settings)
     RESULTS.mkdir(parents=True, exist_ok=True)

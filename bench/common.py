@@ -6,6 +6,7 @@ can be compared only where they are comparable.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -137,3 +138,16 @@ def scores_on_test(metrics: dict, metrics_flip: dict) -> dict:
         "per_age_band": metrics["per_age_band"],
         "gender_detail": metrics["gender"],
     }
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """Settings overrides from ``--set key=value`` flags: values are Python literals where they parse
+    (``epochs=12``, ``augment=False``, ``model_filters=(16, 32)``), else plain strings."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides
