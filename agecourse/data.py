@@ -19,7 +19,6 @@ import hashlib
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -478,12 +477,6 @@ def describe(images: pd.DataFrame) -> dict:
         "gender": {GENDERS[int(k)]: int(v) for k, v in images["gender"].value_counts().sort_index().items()},
         "race": {RACES[int(k)]: int(v) for k, v in images["race"].value_counts().sort_index().items()},
     }
-
-
-def warn_if_empty(result: LoadResult) -> None:
-    """Warn when nothing usable was found, naming the source (lessons call this after loading)."""
-    if len(result.images) == 0:
-        warnings.warn(f"no usable images in {result.source}: {len(result.rejects)} files rejected", stacklevel=2)
 
 
 def load_course_data(settings) -> LoadResult:
