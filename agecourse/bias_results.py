@@ -57,7 +57,7 @@ def _parse(text: str, where: str) -> dict:
         results = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{where}: not a JSON file ({err})") from err
-    missing = {"arms", "comparison", "settings", "data"} - set(results)
+    missing = {"arms", "comparison", "profile", "data"} - set(results)
     if missing:
         raise ValueError(f"{where}: not a bias benchmark result (missing {', '.join(sorted(missing))})")
     return results

@@ -13,9 +13,9 @@ in it into one:
    (phones store portraits sideways plus a tag), and convert grayscale / RGBA / CMYK / palette to
    RGB (transparent pixels become white);
 2. **detect** faces with OpenCV's bundled Haar cascade (frontal faces). Haar misses faces that touch
-   the image border, which is every UTKFace chip: on 100 real chips it found a face in 58, but in
-   95 of 100 once the image was padded by 25 % of its size with replicated edge pixels. So the
-   image is always padded before detection and the boxes mapped back;
+   the image border, which is every UTKFace chip: it finds far more of them once the image is padded
+   with replicated edge pixels (``bench/bench_detect.py`` counts both on real chips; lesson 13 quotes
+   its counts). So the image is always padded before detection and the boxes mapped back;
 3. **crop** like UTKFace: on real chips the Haar box is about 1.03 times the chip's side and its
    centre sits 8 % of the side above the chip's centre, so the crop is a square of
    ``CHIP_SIDE_PER_BOX`` times the box, moved down by ``CHIP_CENTRE_BELOW_BOX`` of its side; parts

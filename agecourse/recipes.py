@@ -194,14 +194,17 @@ def learning_rates_for(settings: Settings) -> tuple[float, float]:
 
 def _phase_settings(settings: Settings) -> dict:
     """The keyword arguments both two-phase trainers take from ``settings``: learning rates, their
-    phase-2 schedule, and the patience of early stopping and of the learning-rate reduction."""
+    phase-2 schedule, the patience of early stopping (``transfer_patience``, else ``patience``) and of
+    the learning-rate reduction, and whether
+    each phase ends on its lowest-validation-loss epoch (``transfer_restore_best``) or its last."""
     first, second = learning_rates_for(settings)
     return dict(
         learning_rate=first,
         finetune_learning_rate=second,
         lr_schedule=settings.transfer_lr_schedule,
-        patience=settings.patience,
+        patience=settings.patience if settings.transfer_patience is None else settings.transfer_patience,
         lr_patience=settings.lr_patience,
+        restore_best_weights=settings.transfer_restore_best,
     )
 
 

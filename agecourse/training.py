@@ -124,11 +124,14 @@ def make_callbacks(
     lr_schedule: str = "plateau",
     epochs: int | None = None,
     learning_rate: float | None = None,
+    restore_best_weights: bool = True,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of lesson 08.
 
     * :class:`keras.callbacks.EarlyStopping` -- stop when ``monitor`` has not improved for
-      ``patience`` epochs and restore the best epoch's weights;
+      ``patience`` epochs and restore the best epoch's weights (``restore_best_weights=False``
+      keeps the last epoch's instead: with a cosine decay the last epoch, trained at the smallest
+      rate, can be the better model even when its validation loss is not the lowest);
     * how the learning rate changes, by ``lr_schedule``:
 
       - ``"plateau"``: :class:`keras.callbacks.ReduceLROnPlateau` multiplies it by ``lr_factor``
@@ -140,7 +143,7 @@ def make_callbacks(
       :class:`keras.callbacks.CSVLogger` (one row per epoch) and :class:`TimeBudget`.
     """
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=restore_best_weights)
     ]
     if lr_schedule == "plateau":
         callbacks.append(
@@ -177,11 +180,13 @@ def train_model(
     log_csv: str | os.PathLike | None = None,
     lr_schedule: str = "plateau",
     learning_rate: float | None = None,
+    restore_best_weights: bool = True,
 ) -> dict[str, list[float]]:
     """Fit a compiled model with :func:`make_callbacks`; returns the history as a plain dict.
 
     ``lr_schedule="cosine"`` plans the learning rate over ``epochs`` from ``learning_rate``
     (default: the optimizer's current rate) instead of reducing it on a plateau.
+    ``restore_best_weights=False`` keeps the last epoch's weights instead of the lowest-loss one's.
 
     The history has one list per metric (``loss``, ``age_mae``, ``val_gender_accuracy``, ...,
     and ``learning_rate``), one value per epoch run; early stopping or ``time_budget_s`` may end
@@ -198,6 +203,7 @@ def train_model(
         lr_schedule=lr_schedule,
         epochs=epochs,
         learning_rate=learning_rate,
+        restore_best_weights=restore_best_weights,
     ) + list(extra_callbacks)
     # The datasets shuffle themselves (agecourse.recipes.datasets); fit's own shuffle does not apply.
     history = model.fit(

@@ -43,6 +43,7 @@ def train_two_phase(
     lr_schedule: str = "plateau",
     lr_patience: int = 2,
     time_budget_s: float | None = None,
+    restore_best_weights: bool = True,
 ) -> tuple[dict, dict]:
     """Phase 1: train the heads on a frozen backbone. Phase 2: unfreeze the top ``finetune_layers``
     backbone layers (batch norm stays frozen) and continue at ``finetune_learning_rate``.
@@ -53,7 +54,8 @@ def train_two_phase(
     over ``epochs_finetune`` epochs instead (:func:`agecourse.training.cosine_schedule`), as in
     :func:`train_two_phase_cached`. ``time_budget_s`` caps both phases together; phase 2 is skipped
     when nothing is left. ``epochs_finetune=0`` or ``finetune_layers=0`` skips phase 2 (its history
-    is then empty).
+    is then empty). ``restore_best_weights=False`` ends each phase on its last epoch instead of its
+    lowest-validation-loss one.
 
     Returns:
         ``(history_frozen, history_finetune)``, plain dicts of per-epoch metrics.
@@ -61,7 +63,13 @@ def train_two_phase(
     start = time.monotonic()
     set_trainable_top(model, 0)
     compile_model(model, learning_rate=learning_rate)
-    common = dict(patience=patience, lr_patience=lr_patience, verbose=verbose, checkpoint=checkpoint)
+    common = dict(
+        patience=patience,
+        lr_patience=lr_patience,
+        verbose=verbose,
+        checkpoint=checkpoint,
+        restore_best_weights=restore_best_weights,
+    )
     frozen = train_model(model, train_ds, val_ds, epochs=epochs_frozen, time_budget_s=time_budget_s, **common)
     left = None if time_budget_s is None else time_budget_s - (time.monotonic() - start)
     if not epochs_finetune or not finetune_layers or (left is not None and left <= 0):
@@ -175,6 +183,7 @@ def train_two_phase_cached(
     lr_schedule: str = "plateau",
     seed: int = 42,
     lr_patience: int = 2,
+    restore_best_weights: bool = True,
 ) -> tuple[dict, dict, dict]:
     """Two-phase training of Model B with the frozen bottom computed once (a CPU speed-up).
 
@@ -192,6 +201,9 @@ def train_two_phase_cached(
     :func:`top_backbone_layers` and a fixed set of augmented views instead of fresh random ones every
     epoch, at a fraction of the cost: the expensive early layers at full resolution run once per view
     instead of once per epoch.
+
+    ``seed`` seeds the extra views and the shuffling of the cached training features;
+    ``restore_best_weights=False`` ends each phase on its last epoch (see :func:`train_two_phase`).
 
     ``time_budget_s`` caps the whole call (caching included): each phase gets what is left, through
     :class:`agecourse.training.TimeBudget`, and phase 2 is skipped when nothing is left. Returns
@@ -228,7 +240,7 @@ def train_two_phase_cached(
             f"Cached {cut} features {train_features.shape[1:]} for {len(train_features)} training views "
             f"and {len(val_features)} validation images in {cache_seconds:.0f} s"
         )
-    train = feature_dataset(train_features, split.train, batch_size, shuffle=True)
+    train = feature_dataset(train_features, split.train, batch_size, shuffle=True, seed=seed)
     val = feature_dataset(val_features, split.val, batch_size)
     stopped = []
     compile_model(top, learning_rate=learning_rate)
@@ -242,6 +254,7 @@ def train_two_phase_cached(
         lr_patience=lr_patience,
         verbose=verbose,
         extra_callbacks=first,
+        restore_best_weights=restore_best_weights,
     )
     stopped += [f"phase 1: {b.stopped_reason}" for b in first if b.stopped_reason]
     finetune: dict = {}
@@ -260,6 +273,7 @@ def train_two_phase_cached(
             learning_rate=finetune_learning_rate,
             patience=patience,
             lr_patience=lr_patience,
+            restore_best_weights=restore_best_weights,
         )
         stopped += [f"phase 2: {b.stopped_reason}" for b in second if b.stopped_reason]
     info = {

@@ -39,12 +39,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    BIAS_FIELDS,
     RESULTS,
     SHARED_DATA,
     cpu_seconds,
     load_average,
     machine,
     parse_overrides,
+    settings_record,
     versions,
     write_result,
 )
@@ -214,11 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             "same_split_as_model_a_benchmark": same_split,
             "seed": settings.seed,
         },
-        "settings": {
-            key: (list(value) if isinstance(value, tuple) else value)
-            for key, value in vars(settings).items()
-            if key not in ("data_dir", "extra") and not key.startswith("transfer") and key != "synthetic_count"
-        },
+        # The recipe (checked against the profile by tests/test_bench_results.py); predictions are plain.
+        **settings_record(settings, BIAS_FIELDS, {"epochs": args.epochs, **overrides}),
+        "predictions": "plain (one pass per face)",
         "mitigation": {
             "arm_a": "balance.add_sample_weights(split.train, power=0.5)",
             "arm_b": (

@@ -22,6 +22,8 @@ from common import RESULTS, ROOT  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- BEGIN RESULTS (bench_report.py) -->", "<!-- END RESULTS -->"
+TOP_README = ROOT / "README.md"
+TOP_BEGIN, TOP_END = "<!-- BEGIN RESULTS SUMMARY (bench/bench_report.py) -->", "<!-- END RESULTS SUMMARY -->"
 PLOT = RESULTS / "mae_per_band.png"
 NOT_RUN = "not run"
 RSS_TARGET_BYTES = 1.5e9
@@ -84,75 +86,61 @@ def load_note(result: dict) -> str:
     return f"{result.get('when', '?')}, {loads}"
 
 
-def find_metrics(result: dict) -> dict | None:
-    """``{"age_mae", "gender_accuracy", "count"}`` of a model result's test split.
-
-    Accepts the flat form the model benchmarks write (``test: {age_mae, gender_accuracy}``) and the
-    nested form of :func:`agecourse.evaluate.evaluate_table` (``age.mae``, ``gender.accuracy``),
-    preferring one under a key named ``test``.
-    """
-    candidates: list[tuple[int, dict]] = []
-
-    def walk(node, depth: int, under_test: bool) -> None:
-        if not isinstance(node, dict):
-            return
-        rank = 0 if under_test else 1 + depth
-        age, gender = node.get("age"), node.get("gender")
-        if isinstance(age, dict) and "mae" in age and isinstance(gender, dict) and "accuracy" in gender:
-            candidates.append((rank, {"age_mae": age["mae"], "gender_accuracy": gender["accuracy"], **node}))
-        elif "age_mae" in node and "gender_accuracy" in node:
-            candidates.append((rank, node))
-        for key, child in node.items():
-            if "flip" not in str(key):  # the flip-averaged variant is reported as a note
-                walk(child, depth + 1, under_test or str(key).lower() == "test")
-
-    walk(result, 0, False)
-    return min(candidates, key=lambda c: c[0])[1] if candidates else None
+def pm(summary: dict, digits: int = 2, scale: float = 1.0, suffix: str = "") -> str:
+    """``mean ± sd`` of a :func:`common.mean_sd` summary, e.g. ``5.31 ± 0.08``."""
+    sd = summary.get("sd")
+    mean = f"{scale * summary['mean']:.{digits}f}"
+    return mean + (f" ± {scale * sd:.{digits}f}" if sd is not None else "") + suffix
 
 
 def model_row(name: str, result: dict | None) -> dict:
-    """One row of the quality table for Model A or B."""
-    if result is None:
-        return {"model": name, "age_mae": None, "gender_accuracy": None, "note": NOT_RUN}
-    metrics = find_metrics(result)
-    if metrics is None:
-        return {"model": name, "age_mae": None, "gender_accuracy": None, "note": "result has no test metrics"}
-    settings, training = result.get("settings", {}), result.get("training", {})
-    bits = [f"{metrics.get('count', '?')} test images of the UTKFace part-1 sample"]
-    if "backbone" in settings:
-        bits.append(f"{settings['backbone']}" + (f" alpha {settings['alpha']}" if "alpha" in settings else ""))
-    if "image_size" in settings:
-        bits.append(f"{settings['image_size']} px")
-    if "epochs_run" in training:
-        bits.append(f"{training['epochs_run']} epochs")
-    if "epochs_frozen" in training:
-        bits.append(f"{training['epochs_frozen']} + {training.get('epochs_finetune', 0)} epochs (frozen + fine-tune)")
-    if "minutes_budget" in settings:
-        bits.append(f"budget {settings['minutes_budget']:g} min")
-    if "train_wall_s" in training:
-        bits.append(f"{training['train_wall_s'] / 60:.0f} min training")
-    if "wall_s" in result:
-        bits.append(f"{result['wall_s'] / 60:.0f} min in all")
-    flip = result.get("test_flip_average", {})
-    if "age_mae" in flip:
-        bits.append(f"flip-averaged {flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} %")
+    """One row of the quality table for Model A or B: the three-seed means of the recipe's test scores."""
+    if result is None or "summary" not in result:
+        note = NOT_RUN if result is None else "an old single-run result: rerun the benchmark (three seeds)"
+        return {"model": name, "age_mae": None, "gender_accuracy": None, "note": note}
+    summary = result["summary"]
+    recipe = summary["test_recipe"]
+    first = result["per_seed"][0]
+    predictions_kind = first["scores"]["recipe"]["predictions"]
+    values = result.get("values", {})
+    bits = [
+        f"{first['scores']['test']['count']:,} test faces of the UTKFace part-1 sample",
+        f"seeds {', '.join(str(s) for s in result['seeds'])}",
+        f"{predictions_kind} predictions",
+    ]
+    if "transfer_image_size" in values:
+        bits.append(
+            f"{values['transfer_backbone']} alpha {values['transfer_alpha']} at {values['transfer_image_size']} px"
+        )
+    elif "image_size" in values:
+        bits.append(f"{values['image_size']} px")
+    bits.append(f"training {pm(summary['train_wall_s'], 1, 1 / 60)} min per seed")
     return {
         "model": name,
-        "age_mae": metrics["age_mae"],
-        "gender_accuracy": metrics["gender_accuracy"],
+        "age_mae": recipe["age_mae"]["mean"],
+        "gender_accuracy": recipe["gender_accuracy"]["mean"],
+        "age_mae_text": pm(recipe["age_mae"]),
+        "gender_text": pm(recipe["gender_accuracy"], 1, 100, " %"),
         "note": "; ".join(bits),
-        "own_targets": {k: (result.get("targets", {}), v) for k, v in result.get("targets_met", {}).items()},
+        "summary": summary,
     }
 
 
-def predictions(name: str) -> pd.DataFrame | None:
-    """A model's predictions CSV with the columns :mod:`agecourse.evaluate` needs, or ``None``."""
+def predictions(name: str, seed: int | None = None, flip_average: bool = False) -> pd.DataFrame | None:
+    """A model's predictions CSV with the columns :mod:`agecourse.evaluate` needs, or ``None``: one
+    seed's rows (``seed``; the first seed in the file when ``None``), plain or flip-averaged."""
     from agecourse.data import age_band
 
     path = RESULTS / f"{name}_predictions.csv"
     if not path.exists():
         return None
     table = pd.read_csv(path)
+    if "seed" in table.columns:
+        table = table[table["seed"] == (table["seed"].iloc[0] if seed is None else seed)].reset_index(drop=True)
+    if flip_average:
+        table = table.drop(columns=["pred_age", "pred_gender_prob"]).rename(
+            columns={"pred_age_flip_avg": "pred_age", "pred_gender_prob_flip_avg": "pred_gender_prob"}
+        )
     table = table.rename(columns={"pred_age": "age_pred", "pred_gender_prob": "gender_prob"})
     missing = {"age", "age_pred", "gender"} - set(table.columns)
     if missing:
@@ -285,7 +273,8 @@ def uncertainty_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
         (mae_lo, mae_hi), (acc_lo, acc_hi) = ci["age_mae"], ci["gender_accuracy"]
         bits.append(f"{label} MAE {mae_lo:.2f}–{mae_hi:.2f}, gender accuracy {100 * acc_lo:.1f}–{100 * acc_hi:.1f} %")
     text = (
-        f"How precise these are: 95 % bootstrap intervals over the {len(next(iter(tables.values()))):,} test faces "
+        f"How precise one run's score is: 95 % bootstrap intervals over the {len(next(iter(tables.values()))):,} "
+        "test faces for each model's first seed, with the recipe's predictions "
         f"(`agecourse.evaluate.bootstrap_intervals`, 2,000 resamples): {'; '.join(bits)}."
     )
     if len(tables) == 2:
@@ -302,16 +291,77 @@ def uncertainty_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [text, ""]
 
 
+def seed_lines(label: str, result: dict) -> list[str]:
+    """Per-seed rows of one model: validation and test, plain and flip-averaged, epochs and minutes."""
+    lines = []
+    for run in result["per_seed"]:
+        scores, training = run["scores"], run["training"]
+        epochs = (
+            f"{training['epochs_frozen']} + {training['epochs_finetune']}"
+            if "epochs_frozen" in training
+            else f"{training['epochs_run']}/{training['epochs_max']}"
+        )
+        val, test, flip = scores["validation"], scores["test"], scores["test_flip_average"]
+        lines.append(
+            f"| {label} | {run['seed']} | {val['age_mae']:.2f} / {100 * val['gender_accuracy']:.1f} % "
+            f"| {val['flip_average']['age_mae']:.2f} / {100 * val['flip_average']['gender_accuracy']:.1f} % "
+            f"| {test['age_mae']:.2f} / {100 * test['gender_accuracy']:.1f} % "
+            f"| {flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} % | {epochs} "
+            f"| {training['train_wall_s'] / 60:.1f} |"
+        )
+    return lines
+
+
+def against_model_a(b: dict | None) -> dict | None:
+    """Model B against Model A seed by seed, recomputed here from both results files' per-seed scores
+    (``bench_model_b.compare_with_model_a``), so it always pairs the files as they are now."""
+    if not b or "per_seed" not in b:
+        return None
+    from bench_model_b import compare_with_model_a
+
+    return compare_with_model_a(b["per_seed"], b["data"]["split"])
+
+
+def paired_lines(b: dict | None) -> list[str]:
+    """Model B minus Model A over the same seeds (:func:`against_model_a`)."""
+    against = against_model_a(b)
+    if not against:
+        return ["Model B against Model A: not run (both benchmarks, same seeds).", ""]
+    if not against.get("paired"):
+        return [f"Model B against Model A: not paired ({against['why']}).", ""]
+    mae, accuracy = against["difference_b_minus_a"]["age_mae"], against["difference_b_minus_a"]["gender_accuracy"]
+
+    def interval(summary: dict, scale: float = 1.0, digits: int = 2) -> str:
+        low, high = summary["ci95"]
+        return f"{scale * low:+.{digits}f} to {scale * high:+.{digits}f}"
+
+    return [
+        f"Model B minus Model A, seed by seed (seeds {', '.join(str(s) for s in against['seeds'])}, same split, "
+        f"the recipes' predictions): age MAE {', '.join(f'{d:+.2f}' for d in mae['values'])} "
+        f"(mean {mae['mean']:+.2f}, 95 % t-interval {interval(mae)}); gender accuracy "
+        f"{', '.join(f'{100 * d:+.1f}' for d in accuracy['values'])} points (mean {100 * accuracy['mean']:+.1f}, "
+        f"{interval(accuracy, 100, 1)}). Model B is called better on a measure only when every seed agrees and "
+        f"the interval excludes zero: age MAE **{'yes' if against['b_better_age_mae'] else 'no'}**, gender "
+        f"accuracy **{'yes' if against['b_better_gender_accuracy'] else 'no'}**.",
+        "",
+    ]
+
+
 def section_quality(a: dict | None, b: dict | None, tables: dict[str, pd.DataFrame] | None = None) -> list[str]:
-    lines = ["### Model quality", ""]
+    lines = ["### Model quality (three seeds)", ""]
     rows = [model_row("Model A (this course)", a), model_row("Model B (this course)", b)]
     lines += [
+        "Test scores of each recipe, mean ± sd over its seeds (same split; each seed changes initialisation "
+        "and shuffling, and for Model B its cached views); the test split was scored once per seed.",
+        "",
         "| model | age MAE (years) | gender accuracy | source / conditions |",
         "|---|---:|---:|---|",
     ]
     for r in rows:
-        acc = None if r["gender_accuracy"] is None else 100 * r["gender_accuracy"]
-        lines.append(f"| **{r['model']}** | {fmt(r['age_mae'], 2)} | {fmt(acc, 1, ' %')} | {r['note']} |")
+        lines.append(
+            f"| **{r['model']}** | {r.get('age_mae_text', fmt(r['age_mae'], 2))} "
+            f"| {r.get('gender_text', fmt(r['gender_accuracy'], 3))} | {r['note']} |"
+        )
     for r in anchors():
         acc = None if r["gender_accuracy"] is None else 100 * r["gender_accuracy"]
         approx = "about " if r.get("approx") else ""
@@ -323,13 +373,72 @@ def section_quality(a: dict | None, b: dict | None, tables: dict[str, pd.DataFra
         "real-data runs use the 7,850-image part-1 sample), other image sizes and much longer training; "
         "the state-of-the-art rows train large models on far more data. The comparison is indicative only.",
         "",
-        *uncertainty_lines(tables or {}),
     ]
+    per_seed = [seed_lines(label, result) for label, result in (("A", a), ("B", b)) if result and "per_seed" in result]
+    if per_seed:
+        lines += [
+            "Every seed (validation: what model choices may look at; test: scored once per seed):",
+            "",
+            "| model | seed | validation MAE / gender | validation, flip-averaged | test | test, flip-averaged "
+            "| epochs | training min |",
+            "|---|---:|---:|---:|---:|---:|---|---:|",
+            *[line for block in per_seed for line in block],
+            "",
+        ]
+    lines += [*paired_lines(b), *uncertainty_lines(tables or {})]
     if PLOT.exists():
         lines += [f"![MAE per age band]({PLOT.relative_to(README.parent).as_posix()})", ""]
     else:
         lines += ["MAE per age band plot: not run (no predictions CSV yet).", ""]
     return lines
+
+
+def section_tuning(result: dict | None) -> list[str]:
+    """The tuning log: every trial of ``bench/tune.py``, validation split only."""
+    lines = ["### Tuning log (validation split only)", ""]
+    if result is None:
+        return [*lines, NOT_RUN, ""]
+    lines += [
+        "Every row is one trial of `bench/tune.py` (the command is in the row); none reads the test split.",
+        "",
+        "| trial | question | model | validation MAE / gender accuracy | conditions |",
+        "|---|---|---|---|---|",
+    ]
+    for name, trial in result["trials"].items():
+        out = trial["result"]
+        where = f"`{trial['command']}`; {load_note(trial)}"
+        if trial["kind"] == "history":
+            for key, row in out.items():
+                if "skipped" in row:
+                    lines.append(f"| {name} | {trial['question']} | {key.upper()} | {row['skipped']} | {where} |")
+                    continue
+                restored, last = row["restored"], row["last"]
+                lines.append(
+                    f"| {name} | {trial['question']} | {key.upper()} ({row['phase']}) "
+                    f"| restored epoch {restored['epoch']}: {restored['age_mae']:.2f} / "
+                    f"{100 * restored['gender_accuracy']:.1f} %; last epoch {last['epoch']}: {last['age_mae']:.2f} / "
+                    f"{100 * last['gender_accuracy']:.1f} % | from {row['source']}; {where} |"
+                )
+        elif trial["kind"] == "flip":
+            for key, row in out.items():
+                plain, flip = row["plain"], row["flip_average"]
+                lines.append(
+                    f"| {name} | {trial['question']} | {key.upper()} (shipped {row['model']}) "
+                    f"| plain {plain['age_mae']:.2f} / {100 * plain['gender_accuracy']:.1f} %; flip-averaged "
+                    f"{flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} % | {where} |"
+                )
+        elif "skipped" in out:
+            lines.append(f"| {name} | {trial['question']} | – | {out['skipped']} | {where} |")
+        else:
+            plain, flip = out["plain"], out["flip_average"]
+            changes = ", ".join(f"`{k}={v}`" for k, v in out["set"].items())
+            lines.append(
+                f"| {name} | {trial['question']} | {out['model'].upper()}: cpu recipe + {changes} "
+                f"| plain {plain['age_mae']:.2f} / {100 * plain['gender_accuracy']:.1f} %; flip-averaged "
+                f"{flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} % "
+                f"| seed {out['seed']}, {out['epochs_run']} epochs, {out['train_wall_s'] / 60:.1f} min; {where} |"
+            )
+    return [*lines, ""]
 
 
 def section_bias(result: dict | None) -> list[str]:
@@ -443,18 +552,26 @@ def target_text(key: str, value) -> str:
     return f"{name} {'≤' if bound == 'max' else '≥' if bound == 'min' else '='} {value}"
 
 
+def best_student_mae() -> float:
+    """The lowest age MAE among the published student projects (``agecourse.evaluate.PUBLISHED_RESULTS``)."""
+    return min(r["age_mae"] for r in anchors() if "student project" in r["model"] and not r.get("approx"))
+
+
+def flip_tta_of(result: dict | None) -> bool:
+    """Whether a model result's recipe scores flip-averaged predictions."""
+    return bool((result or {}).get("values", {}).get("flip_tta"))
+
+
 def build_results_markdown() -> str:
     """The generated part of bench/README.md."""
-    names = ("pipeline", "speed", "notebooks_ci", "notebooks_cpu", "model_a", "model_b", "bias")
+    names = ("pipeline", "speed", "notebooks_ci", "notebooks_cpu", "model_a", "model_b", "bias", "tuning")
     results = {name: load(name) for name in names}
-    raw = {label: predictions(name) for label, name in (("Model A", "model_a"), ("Model B", "model_b"))}
-    raw = {label: table for label, table in raw.items() if table is not None}
-    # The plot's legend carries the overall test MAE.
-    band_plot({f"{label} (MAE {table['age_error'].abs().mean():.2f})": table for label, table in raw.items()})
+    # The bootstrap intervals (and main's band plot): the profile seed's run, the recipe's predictions.
+    raw = recipe_predictions()
     pipe_lines, pipe = section_pipeline(results["pipeline"])
     nb_lines, ci_check = section_notebooks(results["notebooks_ci"], results["notebooks_cpu"])
     rows = [model_row("A", results["model_a"]), model_row("B", results["model_b"])]
-    best_student = 6.84  # best published student-project MAE in the anchors (custom CNN, 90.2 %)
+    best_student = best_student_mae()
     targets = [
         "### Targets",
         "",
@@ -467,20 +584,28 @@ def build_results_markdown() -> str:
         f"| {verdict(ci_check['ok'])} |",
     ]
     for r in rows:
-        for key, (goals, met) in r.get("own_targets", {}).items():
-            goal = ", ".join(target_text(k, v) for k, v in goals.items() if k.startswith(key))
-            value = fmt({"age": r["age_mae"], "gender": r["gender_accuracy"]}.get(key.split("_")[0]), 3)
-            if key == "better_than_model_a":  # lower MAE and higher accuracy than Model A's own benchmark
-                a = rows[0]
-                goal = "lower MAE and higher gender accuracy than Model A"
-                value = (
-                    f"MAE {fmt(r['age_mae'], 2)} vs {fmt(a['age_mae'], 2)}, "
-                    f"{fmt(100 * r['gender_accuracy'], 1, ' %')} vs {fmt(100 * a['gender_accuracy'], 1, ' %')}"
-                    if a["age_mae"] is not None and r["age_mae"] is not None
-                    else "–"
-                )
-            goal = goal or key.replace("_", " ")
-            targets.append(f"| Model {r['model']}: {goal} (its benchmark's target) | {value} | {verdict(met)} |")
+        summary = r.get("summary")
+        if not summary:
+            targets.append(f"| Model {r['model']} quality targets | {r['note']} | {NOT_RUN} |")
+            continue
+        goals, met = summary["targets"], summary["targets_met"]
+        longest = max(summary["train_wall_s"]["values"]) / 60
+        targets += [
+            f"| Model {r['model']}: age MAE ≤ {goals['age_mae_max']} (mean of {summary['train_wall_s']['n']} seeds) "
+            f"| {r['age_mae_text']} | {verdict(met['age_mae'])} |",
+            f"| Model {r['model']}: gender accuracy ≥ {100 * goals['gender_accuracy_min']:.0f} % (mean of seeds) "
+            f"| {r['gender_text']} | {verdict(met['gender_accuracy'])} |",
+            f"| Model {r['model']}: ≤ {goals['training_minutes_max']} min of training per seed on this machine "
+            f"| longest {longest:.1f} min | {verdict(met['training_minutes'])} |",
+        ]
+    against = against_model_a(results["model_b"]) or {}
+    if against.get("paired"):
+        targets.append(
+            "| Model B better than Model A (paired over seeds: every seed and the 95 % interval agree) "
+            f"| MAE {'yes' if against['b_better_age_mae'] else 'no'}, gender accuracy "
+            f"{'yes' if against['b_better_gender_accuracy'] else 'no'} "
+            f"| {verdict(against['b_better_age_mae'] and against['b_better_gender_accuracy'])} |"
+        )
     for r in rows:
         mae = r["age_mae"]
         targets.append(
@@ -490,14 +615,50 @@ def build_results_markdown() -> str:
     parts = [
         *targets,
         "",
+        *section_quality(results["model_a"], results["model_b"], raw),
+        *section_tuning(results["tuning"]),
         *pipe_lines,
         *section_speed(results["speed"]),
-        *section_quality(results["model_a"], results["model_b"], raw),
         *section_bias(results["bias"]),
         *nb_lines,
         *section_machine(results),
     ]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def summary_paragraph() -> str:
+    """The results paragraph of the top-level README (between its own markers)."""
+    a, b = load("model_a"), load("model_b")
+    rows = {"A": model_row("A", a), "B": model_row("B", b)}
+    if any("summary" not in r for r in rows.values()):
+        return "Model results: not run yet (`bash bench/run_all.sh`).\n"
+    first = a["per_seed"][0]["scores"]
+    b_values = b["values"]
+    students = [r for r in anchors() if "student project" in r["model"] and not r.get("approx")]
+    mae_range = f"{min(r['age_mae'] for r in students):.1f}–{max(r['age_mae'] for r in students):.1f}"
+    accuracies = [100 * r["gender_accuracy"] for r in students]
+    acc_range = f"{min(accuracies):.0f}–{max(accuracies):.0f}"
+    kind = {True: "flip-averaged predictions", False: "plain predictions"}
+    against = against_model_a(b) or {}
+    verdict_text = ""
+    if against.get("paired"):
+        diff = against["difference_b_minus_a"]["age_mae"]
+        verdict_text = (
+            f" Model B minus Model A, paired seed by seed: {diff['mean']:+.2f} years of MAE "
+            f"(95 % interval {diff['ci95'][0]:+.2f} to {diff['ci95'][1]:+.2f})."
+        )
+    return (
+        f"Latest results on the {sum(a['data']['split'].values()):,}-face UTKFace part-1 sample, "
+        f"{a['machine']['cores']} CPU cores, {first['test']['count']:,} held-out test faces, mean ± sd over "
+        f"{len(a['seeds'])} training seeds (seeds {', '.join(str(s) for s in a['seeds'])}; same split): "
+        f"**Model A** (lesson 06, the `cpu` profile, {kind[flip_tta_of(a)]}) {rows['A']['age_mae_text']} years MAE / "
+        f"{rows['A']['gender_text']} gender accuracy; **Model B** (MobileNetV2 α {b_values['transfer_alpha']} at "
+        f"{b_values['transfer_image_size']} px, ImageNet weights, two-phase training on cached features: "
+        f"`transfer_training.train_two_phase_cached`, shown in lesson 10; {kind[flip_tta_of(b)]}) "
+        f"{rows['B']['age_mae_text']} / {rows['B']['gender_text']}.{verdict_text} The student projects this course "
+        f"grew from published {mae_range} / {acc_range} % on other splits of the full dataset. Details, targets, "
+        f"the tuning log and every setting: [`bench/README.md`](bench/README.md).\n"
+    )
 
 
 def write_readme(markdown: str) -> Path:
@@ -512,9 +673,89 @@ def write_readme(markdown: str) -> Path:
     return README
 
 
+def detect_sentence() -> str | None:
+    """Lesson 13's detector counts, from ``results/detect.json`` (``bench_detect.py``)."""
+    result = load("detect")
+    if result is None:
+        return None
+    found, searched, pad = result["found"], result["searched"], result["settings"]["pad"]
+    return (
+        f"it found a face in only {found['unpadded']} of {searched} real chips; after padding each image by "
+        f"{100 * pad:.0f} % with\nrepeated edge pixels, in {found['padded']} of {searched}"
+    )
+
+
+# lesson notebook -> {block name: function giving its text from a results file}. A lesson's markdown
+# holds each block between <!-- bench:NAME --> and <!-- /bench:NAME --> (HTML comments: invisible
+# when the notebook is rendered); tests/test_bench_results.py checks that the text is up to date.
+LESSON_NUMBERS = {"13_deploy.ipynb": {"detect": detect_sentence}}
+LESSONS = ROOT / "notebooks"
+
+
+def lesson_blocks() -> dict[str, dict[str, str]]:
+    """``{notebook: {block: text}}`` for every block whose results file exists."""
+    out: dict[str, dict[str, str]] = {}
+    for notebook, blocks in LESSON_NUMBERS.items():
+        for name, make in blocks.items():
+            text = make()
+            if text is not None:
+                out.setdefault(notebook, {})[name] = text
+    return out
+
+
+def block_pattern(name: str) -> re.Pattern:
+    """The marker pair of one generated block in a lesson's markdown."""
+    return re.compile(re.escape(f"<!-- bench:{name} -->") + r"(.*?)" + re.escape(f"<!-- /bench:{name} -->"), re.S)
+
+
+def write_lesson_numbers(folder: Path = LESSONS) -> list[Path]:
+    """Rewrite the generated blocks in the lessons' markdown; returns the notebooks changed."""
+    import nbformat
+
+    changed = []
+    for notebook, blocks in lesson_blocks().items():
+        path = folder / notebook
+        nb = nbformat.read(path, as_version=4)
+        before = [cell.source for cell in nb.cells]
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for name, text in blocks.items():
+                cell.source = block_pattern(name).sub(
+                    lambda _, n=name, t=text: f"<!-- bench:{n} -->{t}<!-- /bench:{n} -->", cell.source
+                )
+        if [cell.source for cell in nb.cells] != before:
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
+def write_top_readme(paragraph: str, path: Path = TOP_README) -> Path:
+    """Replace the results paragraph between the markers of the top-level README."""
+    text = path.read_text()
+    if TOP_BEGIN not in text or TOP_END not in text:
+        raise ValueError(f"{path} has no {TOP_BEGIN} ... {TOP_END} block for the results paragraph")
+    block = f"{TOP_BEGIN}\n{paragraph}{TOP_END}"
+    path.write_text(re.sub(re.escape(TOP_BEGIN) + r".*?" + re.escape(TOP_END), lambda _: block, text, flags=re.S))
+    return path
+
+
+def recipe_predictions() -> dict[str, pd.DataFrame]:
+    """The profile seed's test predictions of each model, the recipe's kind (plain or flip-averaged)."""
+    tables = {
+        label: predictions(name, flip_average=flip_tta_of(load(name)))
+        for label, name in (("Model A", "model_a"), ("Model B", "model_b"))
+    }
+    return {label: table for label, table in tables.items() if table is not None}
+
+
 def main() -> None:
+    # The plot's legend carries that run's overall test MAE.
+    band_plot({f"{label} (MAE {t['age_error'].abs().mean():.2f})": t for label, t in recipe_predictions().items()})
     path = write_readme(build_results_markdown())
-    print(f"wrote {path}" + (f" and {PLOT}" if PLOT.exists() else ""))
+    top = write_top_readme(summary_paragraph())
+    lessons = write_lesson_numbers()
+    print(f"wrote {path}, {top}" + (f", {PLOT}" if PLOT.exists() else "") + "".join(f", {p}" for p in lessons))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ of predicting on one photo (face detection + model).
 
 Training speed is images/s of ``train_on_batch`` on in-memory batches (random pixels: the speed of a
 convolution does not depend on what the pixels show), after a few warm-up steps that build and
-trace the train function. Both models are built as the course trains them, with the lesson-05
-augmentation layers inside: Model A with the ``cpu`` profile's recipe
+trace the train function. Both models are built as the course trains them, with the profile's
+augmentation layer inside (``settings.augment``): Model A with the ``cpu`` profile's recipe
 (:func:`agecourse.recipes.build_model_a_for`), Model B with the ``cpu`` profile's recipe
 (:func:`agecourse.recipes.build_model_b_for`) trained on images, from random weights (speed does not
 depend on the weights). Model B is timed in both phases
@@ -21,7 +21,6 @@ resizes and runs the model at the profile's input size.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, load_average, write_result  # noqa: E402
+from common import SHARED_DATA, load_average, write_result  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -188,9 +187,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--runs", type=int, default=50, help="timed predict calls (median reported)")
-    parser.add_argument(
-        "--skip", choices=("training", "latency"), help="leave one part out (an earlier result of it is kept)"
-    )
     args = parser.parse_args()
     load_start = load_average()
 
@@ -211,23 +207,17 @@ def main() -> None:
             "latency_runs": args.runs,
             "model_a_filters": list(settings.model_filters),
             "model_b": f"{settings.transfer_backbone} alpha {settings.transfer_alpha}",
-            "augmentation": "lesson-05 layers inside both models during training",
+            "augmentation": f"settings.augment={settings.augment!r} inside both models during training",
             "tf_threads": {
                 "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             },
         }
     }
-    if args.skip != "training":
-        payload["training"] = bench_training(settings, args.sizes, batch, args.warmup, args.steps)
-    if args.skip != "latency":
-        payload["latency"] = bench_latency(settings, args.runs)
-    previous = RESULTS / "speed.json"
-    if args.skip and previous.exists():  # keep the part not rerun, saying when it was measured
-        old = json.loads(previous.read_text())
-        if args.skip in old:
-            payload[args.skip] = old[args.skip]
-            payload["carried_over"] = {args.skip: {"when": old.get("when"), "load_average": old.get("load_average")}}
+    # Every row comes from this one run, under this run's header (no part is carried over from an
+    # earlier run, where the machine, the load or the recipe may have differed).
+    payload["training"] = bench_training(settings, args.sizes, batch, args.warmup, args.steps)
+    payload["latency"] = bench_latency(settings, args.runs)
     write_result("speed", payload, load_start=load_start)
 
 

@@ -100,9 +100,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def write_predictions(name: str, table, flipped) -> Path:
-    """Write ``bench/results/<name>_predictions.csv``: one row per test image, file name only (no
-    image, no local path), true labels, predictions and the flip-averaged predictions.
+def prediction_rows(table, flipped):
+    """One row per test image: file name only (no image, no local path), true labels, predictions
+    and the flip-averaged predictions, for ``bench/results/<name>_predictions.csv``.
 
     ``table`` and ``flipped`` come from :func:`agecourse.evaluate.predict_table` (without and with
     ``flip_average=True``) on the same images.
@@ -113,10 +113,7 @@ def write_predictions(name: str, table, flipped) -> Path:
     predictions["pred_gender_prob"] = table["gender_prob"].round(5)
     predictions["pred_age_flip_avg"] = flipped["age_pred"].round(3)
     predictions["pred_gender_prob_flip_avg"] = flipped["gender_prob"].round(5)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}_predictions.csv"
-    predictions.to_csv(path, index=False)
-    return path
+    return predictions
 
 
 def scores_on_test(metrics: dict, metrics_flip: dict) -> dict:
@@ -151,3 +148,170 @@ def parse_overrides(items: list[str]) -> dict:
         except (ValueError, SyntaxError):
             overrides[key] = value
     return overrides
+
+
+# --- three seeds and the settings a result was made with (issue 16) ------------------------------
+
+# The model benchmarks train each recipe once per seed (initialisation, shuffling and, for Model B,
+# the cached views), always on the course's one seeded split; the first is the profile's own seed.
+SEEDS = (42, 43, 44)
+
+# The Settings fields each benchmark's numbers depend on. A result records their values when it ran;
+# tests/test_bench_results.py fails when they no longer match the profile (plus the run's recorded
+# overrides), so a stale result is caught instead of published.
+COMMON_FIELDS = ("batch_size", "max_images", "mixed_precision", "flip_tta")
+MODEL_A_FIELDS = COMMON_FIELDS + (
+    "image_size",
+    "epochs",
+    "learning_rate",
+    "model_filters",
+    "dense_units",
+    "head_dropout",
+    "l2",
+    "augment",
+    "age_loss",
+    "gender_loss_weight",
+    "patience",
+    "lr_patience",
+    "lr_schedule",
+    "cache",
+)
+# The bias benchmark scores plain predictions: test-time augmentation is not part of what it measures.
+BIAS_FIELDS = tuple(name for name in MODEL_A_FIELDS if name != "flip_tta")
+MODEL_B_FIELDS = COMMON_FIELDS + (
+    "learning_rate",
+    "gender_loss_weight",
+    "patience",
+    "lr_patience",
+    "transfer_image_size",
+    "transfer_epochs_frozen",
+    "transfer_epochs_finetune",
+    "transfer_backbone",
+    "transfer_alpha",
+    "transfer_dropout",
+    "transfer_cached_views",
+    "transfer_cut",
+    "transfer_learning_rate",
+    "transfer_finetune_learning_rate",
+    "transfer_lr_schedule",
+    "transfer_restore_best",
+    "transfer_patience",
+)
+
+
+def jsonable(value):
+    """A settings value as JSON stores it (tuples become lists, paths strings)."""
+    if isinstance(value, tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def settings_record(settings, fields: tuple[str, ...], overrides: dict | None = None) -> dict:
+    """What a result records about its settings: the profile, the overrides the command asked for
+    (``--set`` flags, a benchmark's own fixed choices) and the value of every field in ``fields``."""
+    return {
+        "profile": settings.profile,
+        "overrides": {key: jsonable(value) for key, value in (overrides or {}).items()},
+        "values": {name: jsonable(getattr(settings, name)) for name in fields},
+    }
+
+
+def mean_sd(values: list[float]) -> dict:
+    """Mean, sample standard deviation (``None`` for one value) and the values themselves."""
+    import statistics
+
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else None,
+        "n": len(values),
+        "values": list(values),
+    }
+
+
+def paired_difference(first: list[float], second: list[float]) -> dict:
+    """``second - first`` seed by seed: mean ± sd and a 95 % t-interval of the mean difference
+    (with three seeds the interval is wide: t = 4.30 at two degrees of freedom)."""
+    from scipy import stats
+
+    if len(first) != len(second) or not first:
+        raise ValueError(f"paired values must match one to one, got {len(first)} and {len(second)}")
+    differences = [b - a for a, b in zip(first, second)]
+    summary = mean_sd(differences)
+    if len(differences) > 1:
+        half = float(stats.t.ppf(0.975, len(differences) - 1)) * summary["sd"] / len(differences) ** 0.5
+        summary["ci95"] = [summary["mean"] - half, summary["mean"] + half]
+    return summary
+
+
+def seed_scores(model, split, size: int, batch_size: int, flip_tta: bool) -> tuple[dict, object, object]:
+    """One trained seed's scores: validation and test, plain and flip-averaged, and which of the two
+    is the recipe's (``flip_tta``). Returns ``(scores, test_table, flipped_test_table)``."""
+    from agecourse import evaluate as ev
+    from agecourse.data import make_dataset
+
+    val = make_dataset(split.val, size, batch_size)
+    test = make_dataset(split.test, size, batch_size)
+    val_plain = ev.evaluate_table(ev.predict_table(model, val, split.val))
+    val_flip = ev.evaluate_table(ev.predict_table(model, val, split.val, flip_average=True))
+    table = ev.predict_table(model, test, split.test)
+    flipped = ev.predict_table(model, test, split.test, flip_average=True)
+    scores = scores_on_test(ev.evaluate_table(table), ev.evaluate_table(flipped))
+    scores["validation"] = {
+        "age_mae": val_plain["age"]["mae"],
+        "gender_accuracy": val_plain["gender"]["accuracy"],
+        "flip_average": {"age_mae": val_flip["age"]["mae"], "gender_accuracy": val_flip["gender"]["accuracy"]},
+    }
+    chosen = "test_flip_average" if flip_tta else "test"
+    scores["recipe"] = {
+        "predictions": "flip-averaged" if flip_tta else "plain",
+        "age_mae": scores[chosen]["age_mae"],
+        "gender_accuracy": scores[chosen]["gender_accuracy"],
+    }
+    return scores, table, flipped
+
+
+def print_seed(seed: int, scores: dict, epochs: str, train_wall: float) -> None:
+    """One line of progress per trained seed: the recipe's test score, validation MAE, epochs, time."""
+    recipe = scores["recipe"]
+    print(
+        f"seed {seed}: test MAE {recipe['age_mae']:.2f}, gender {recipe['gender_accuracy']:.1%} "
+        f"({recipe['predictions']}); validation MAE {scores['validation']['age_mae']:.2f}; "
+        f"{epochs} in {train_wall:.0f} s",
+        flush=True,
+    )
+
+
+def summarise_seeds(per_seed: list[dict], targets: dict) -> dict:
+    """Mean ± sd over seeds of the recipe's test scores (and the plain and flip-averaged ones, and
+    validation), and the targets judged on the means."""
+    summary = {
+        "test_recipe": {
+            "age_mae": mean_sd([s["scores"]["recipe"]["age_mae"] for s in per_seed]),
+            "gender_accuracy": mean_sd([s["scores"]["recipe"]["gender_accuracy"] for s in per_seed]),
+        },
+        "test_plain": {
+            "age_mae": mean_sd([s["scores"]["test"]["age_mae"] for s in per_seed]),
+            "gender_accuracy": mean_sd([s["scores"]["test"]["gender_accuracy"] for s in per_seed]),
+        },
+        "test_flip_average": {
+            "age_mae": mean_sd([s["scores"]["test_flip_average"]["age_mae"] for s in per_seed]),
+            "gender_accuracy": mean_sd([s["scores"]["test_flip_average"]["gender_accuracy"] for s in per_seed]),
+        },
+        "validation": {
+            "age_mae": mean_sd([s["scores"]["validation"]["age_mae"] for s in per_seed]),
+            "gender_accuracy": mean_sd([s["scores"]["validation"]["gender_accuracy"] for s in per_seed]),
+        },
+        "train_wall_s": mean_sd([s["training"]["train_wall_s"] for s in per_seed]),
+    }
+    mae = summary["test_recipe"]["age_mae"]["mean"]
+    accuracy = summary["test_recipe"]["gender_accuracy"]["mean"]
+    longest = max(s["training"]["train_wall_s"] for s in per_seed)
+    summary["targets"] = targets
+    summary["targets_met"] = {
+        "age_mae": mae <= targets["age_mae_max"],
+        "gender_accuracy": accuracy >= targets["gender_accuracy_min"],
+        "training_minutes": longest <= targets["training_minutes_max"] * 60,
+    }
+    return summary

@@ -11,8 +11,9 @@ is how they are made, seeded and repeatable:
 2. train with the ``cpu`` profile's current recipes -- Model A as lesson 08 trains it
    (``recipes.train_model_a``), Model B (MobileNetV2, ImageNet weights from ``--weights-dir``) on
    cached views as lesson 10 does in that profile (``recipes.build_model_b_for`` /
-   ``train_cached_for``). No time budget. Model selection uses the validation split only: each
-   training phase ends by restoring the weights of its best validation-loss epoch;
+   ``train_cached_for``). No time budget. Model selection uses the validation split only: Model A
+   restores its best validation-loss epoch; Model B keeps each phase's last epoch, as the ``cpu``
+   recipe does (chosen on validation, ``bench/tune.py restore-vs-last``);
 3. save the model **without optimizer state** into ``agecourse/course_models/model_<x>.keras``,
    reload that file and score the test split with it once (``bench/results/course_model_<x>_predictions.csv``,
    file names only), and write the training record ``bench/results/course_model_<x>.json``;
@@ -35,8 +36,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
+from common import (  # noqa: E402
     LOAD_AT_START,
+    MODEL_A_FIELDS,
+    MODEL_B_FIELDS,
     RESULTS,
     ROOT,
     SHARED_DATA,
@@ -44,8 +47,9 @@ from common import (
     cpu_seconds,
     load_average,
     machine,
+    settings_record,
     versions,
-)  # noqa: E402
+)
 
 PACKAGE_MODELS = ROOT / "agecourse" / "course_models"
 SPLIT_CSV = RESULTS / "course_models_split.csv"
@@ -105,35 +109,13 @@ def save_without_optimizer(model, path: Path) -> Path:
     return path
 
 
-def train(key: str, args: argparse.Namespace) -> int:
-    """Train one model, save it into the package, score the test split once, write its record."""
-    start, cpu_start = time.monotonic(), cpu_seconds()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+def recipe_for(key: str, settings, weights_name: str | None = None) -> dict:
+    """The recipe fields a shipped model's record and card state, from the settings it was trained with."""
+    from agecourse import recipes
 
-    from agecourse import evaluate as ev
-    from agecourse.config import get_settings
-    from agecourse.data import make_dataset
-    from agecourse.training import set_seed
-
-    smoke = (
-        dict(epochs=1, transfer_epochs_frozen=1, transfer_epochs_finetune=1, transfer_cached_views=2)
-        if args.smoke
-        else {}
-    )
-    settings = get_settings("cpu", data_dir=args.data, seed=args.seed, **smoke)
-    split, loaded = build_split(args.data, args.seed)
-    save_split_names(split, args.results / SPLIT_CSV.name)
-    print(f"Data: {len(loaded.images)} accepted, {len(loaded.rejects)} rejected; split {split.sizes()}", flush=True)
-    train_start = time.monotonic()
     if key == "a":
-        from agecourse import recipes
-
-        model, history = recipes.train_model_a(settings, split, verbose=2)
-        histories = {"train": history}
-        size = settings.image_size
-        recipe = {
-            "image_size": size,
+        return {
+            "image_size": settings.image_size,
             "filters": list(settings.model_filters),
             "dense_units": settings.dense_units,
             "head_dropout": settings.head_dropout,
@@ -145,10 +127,61 @@ def train(key: str, args: argparse.Namespace) -> int:
             "epochs_max": settings.epochs,
             "patience": settings.patience,
             "batch_size": settings.batch_size,
+            "restore_best_epoch": True,
         }
-        info = {}
+    first, second = recipes.learning_rates_for(settings)
+    return {
+        "backbone": settings.transfer_backbone,
+        "alpha": settings.transfer_alpha,
+        "image_size": settings.transfer_image_size,
+        "imagenet_weights": weights_name,
+        "cut": settings.transfer_cut,
+        "cached_views": settings.transfer_cached_views,
+        "epochs_frozen_max": settings.transfer_epochs_frozen,
+        "epochs_finetune_max": settings.transfer_epochs_finetune,
+        "learning_rate_frozen": first,
+        "learning_rate_finetune": second,
+        "lr_schedule_finetune": settings.transfer_lr_schedule,
+        "head_dropout": settings.transfer_dropout,
+        "patience": settings.patience if settings.transfer_patience is None else settings.transfer_patience,
+        "batch_size": settings.batch_size,
+        "restore_best_epoch": settings.transfer_restore_best,
+    }
+
+
+def selection_text(restore_best: bool) -> str:
+    """How the final weights were chosen, for the record and the model card."""
+    how = (
+        "each training phase restores its best validation-loss epoch (keras EarlyStopping, restore_best_weights)"
+        if restore_best
+        else "each training phase keeps its last epoch, as the cpu recipe does (chosen on the validation split: "
+        "bench/tune.py restore-vs-last); early stopping on validation loss may end a phase early"
+    )
+    return f"validation split only: {how}; the test split is scored once, after saving"
+
+
+def train(key: str, args: argparse.Namespace) -> int:
+    """Train one model, save it into the package, score the test split once, write its record."""
+    start, cpu_start = time.monotonic(), cpu_seconds()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from agecourse import recipes
+    from agecourse.config import get_settings
+    from agecourse.training import set_seed
+
+    smoke = (
+        dict(epochs=1, transfer_epochs_frozen=1, transfer_epochs_finetune=1, transfer_cached_views=2)
+        if args.smoke
+        else {}
+    )
+    settings = get_settings("cpu", data_dir=args.data, seed=args.seed, **smoke)
+    split, loaded = build_split(args.data, args.seed)
+    print(f"Data: {len(loaded.images)} accepted, {len(loaded.rejects)} rejected; split {split.sizes()}", flush=True)
+    train_start = time.monotonic()
+    weights_name = None
+    if key == "a":
+        model, history = recipes.train_model_a(settings, split, verbose=2)
+        histories, info = {"train": history}, {}
     else:
-        from agecourse import recipes
         from agecourse.backbones import find_weights
 
         weights = find_weights(
@@ -160,36 +193,60 @@ def train(key: str, args: argparse.Namespace) -> int:
         if weights is None:
             print(f"ERROR: no MobileNetV2 alpha {settings.transfer_alpha} ImageNet weights in {args.weights_dir}")
             return 2
+        weights_name = Path(weights).name
         set_seed(settings.seed)
         model = recipes.build_model_b_for(settings, split, weights=weights)
         frozen, finetune, info = recipes.train_cached_for(settings, model, split, verbose=2)
         histories = {"frozen": frozen, "finetune": finetune}
-        size = settings.transfer_image_size
-        first, second = recipes.learning_rates_for(settings)
-        recipe = {
-            "backbone": settings.transfer_backbone,
-            "alpha": settings.transfer_alpha,
-            "image_size": size,
-            "imagenet_weights": Path(weights).name,
-            "cut": settings.transfer_cut,
-            "cached_views": settings.transfer_cached_views,
-            "epochs_frozen_max": settings.transfer_epochs_frozen,
-            "epochs_finetune_max": settings.transfer_epochs_finetune,
-            "learning_rate_frozen": first,
-            "learning_rate_finetune": second,
-            "lr_schedule_finetune": settings.transfer_lr_schedule,
-            "head_dropout": settings.transfer_dropout,
-            "patience": settings.patience,
-            "batch_size": settings.batch_size,
-        }
-    train_wall = time.monotonic() - train_start
-    out = args.out / f"model_{key}.keras"
+    ship(
+        key,
+        model,
+        histories,
+        info,
+        settings,
+        split,
+        loaded,
+        weights_name=weights_name,
+        train_wall=time.monotonic() - train_start,
+        started=(start, cpu_start),
+        out_dir=args.out,
+        results=args.results,
+    )
+    return 0
+
+
+def ship(
+    key: str,
+    model,
+    histories: dict,
+    info: dict,
+    settings,
+    split,
+    loaded,
+    weights_name: str | None,
+    train_wall: float,
+    started: tuple[float, float],
+    out_dir: Path = PACKAGE_MODELS,
+    results: Path = RESULTS,
+) -> Path:
+    """Save a trained model into the package (no optimizer state), score the test split once with the
+    saved file, and write its training record, predictions and split (file names only).
+
+    ``bench/bench_model_b.py --ship`` calls this for its profile-seed run, which is the same training as
+    ``train`` above (same split, seed, recipe and code), so the shipped model is not trained twice.
+    """
+    import keras
+
+    from agecourse import evaluate as ev
+    from agecourse.data import make_dataset
+
+    start, cpu_start = started
+    save_split_names(split, results / SPLIT_CSV.name)
+    size = settings.image_size if key == "a" else settings.transfer_image_size
+    out = out_dir / f"model_{key}.keras"
     save_without_optimizer(model, out)
-    del model
-    keras.backend.clear_session()
 
     # The test split, scored once, with the shipped file itself.
-
     shipped = keras.models.load_model(out, compile=False)
     test = make_dataset(split.test, size, settings.batch_size)
     table = ev.predict_table(shipped, test, split.test)
@@ -197,8 +254,8 @@ def train(key: str, args: argparse.Namespace) -> int:
     predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
     predictions["pred_age"] = table["age_pred"]
     predictions["pred_gender_prob"] = table["gender_prob"]
-    args.results.mkdir(parents=True, exist_ok=True)
-    predictions.to_csv(predictions_path(key, args.results), index=False)
+    results.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(predictions_path(key, results), index=False)
     metrics = ev.evaluate_table(table)
 
     def best_epoch(history: dict) -> dict | None:
@@ -214,6 +271,7 @@ def train(key: str, args: argparse.Namespace) -> int:
             "val_gender_accuracy": history.get("val_gender_accuracy", [None] * len(losses))[best],
         }
 
+    restore_best = True if key == "a" else settings.transfer_restore_best
     record = {
         "model": MODELS[key]["name"],
         "file": out.name,
@@ -221,18 +279,17 @@ def train(key: str, args: argparse.Namespace) -> int:
         "parameters": int(shipped.count_params()),
         "data": {
             "name": "UTKFace (aligned & cropped), shared part-1 sample",
-            "folder_name": args.data.name,
+            "folder_name": Path(settings.data_dir).name,
             "accepted": len(loaded.images),
             "rejected": len(loaded.rejects),
             "split": split.sizes(),
-            "split_seed": args.seed,
+            "split_seed": settings.seed,
             "split_csv": SPLIT_CSV.name,
             "stratified_by": "age band x gender",
         },
-        "profile": "cpu",
-        "recipe": recipe,
-        "selection": "validation split only: each training phase restores its best validation-loss epoch "
-        "(keras EarlyStopping, restore_best_weights); the test split is scored once, after saving",
+        "recipe": recipe_for(key, settings, weights_name),
+        **settings_record(settings, MODEL_A_FIELDS if key == "a" else MODEL_B_FIELDS),
+        "selection": selection_text(restore_best),
         "best_epochs": {phase: best_epoch(h) for phase, h in histories.items()},
         "history": histories,
         "training_info": info,
@@ -240,6 +297,7 @@ def train(key: str, args: argparse.Namespace) -> int:
             "age_mae": metrics["age"]["mae"],
             "gender_accuracy": metrics["gender"]["accuracy"],
             "count": metrics["count"],
+            "predictions": "plain (one pass per face; the cpu recipe's flip averaging is scored by the benchmarks)",
         },
         "train_wall_s": round(train_wall, 1),
         "wall_s": round(time.monotonic() - start, 1),
@@ -250,14 +308,25 @@ def train(key: str, args: argparse.Namespace) -> int:
         "load_average": {"start": LOAD_AT_START, "end": load_average(), "cores": os.cpu_count()},
         "command": " ".join([Path(sys.executable).name] + sys.argv),
     }
-    record_path(key, args.results).write_text(json.dumps(record, indent=2, default=str))
+    record_path(key, results).write_text(json.dumps(record, indent=2, default=str))
     print(
         f"{MODELS[key]['name']}: test MAE {metrics['age']['mae']:.2f}, gender accuracy "
         f"{metrics['gender']['accuracy']:.1%} on {metrics['count']} faces; saved {out} "
         f"({out.stat().st_size / 1e6:.1f} MB); {record['wall_s']:.0f} s wall, load {LOAD_AT_START} -> {load_average()}",
         flush=True,
     )
-    return 0
+    return out
+
+
+def ship_benchmark_run(key: str, model, histories: dict, info: dict, settings, split, **timing) -> Path:
+    """Ship a model benchmark's profile-seed run (``bench_model_<key>.py --ship``) after checking that the
+    benchmark's split is the course models' split; ``timing`` holds ``weights_name``, ``train_wall`` and
+    ``started`` for :func:`ship`. Training the shipped model again would repeat the same run."""
+    course_split, loaded = build_split(Path(settings.data_dir), settings.seed)
+    for part in ("train", "val", "test"):
+        if set(getattr(course_split, part)["path"]) != set(getattr(split, part)["path"]):
+            raise SystemExit(f"--ship: the benchmark's {part} split differs from the course models'; not shipping")
+    return ship(key, model, histories, info, settings, split, loaded, **timing)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -323,7 +323,7 @@ def _fake_results(table) -> dict:
     groups = {"race": bias.group_intervals(table, "race", n_resamples=50, min_count=3).to_dict("records")}
     return {
         "data": {"split": {"train": 1, "val": 1, "test": 8}, "seed": 42},
-        "settings": {"profile": "cpu"},
+        "profile": "cpu",
         "arms": {"a": {"groups": groups}, "b": {"groups": groups}},
         "comparison": {
             "paired_changes": {
@@ -369,7 +369,7 @@ def test_committed_benchmark_results_are_complete():
                 groups["age_mae"] <= groups["age_mae_high"]
             ).all()
             assert groups["count"].iloc[0] == results["data"]["split"]["test"]
-    assert results["settings"]["profile"] == "cpu" and results["data"]["seed"] == results["settings"]["seed"]
+    assert results["profile"] == "cpu" and results["values"]["epochs"] == results["overrides"]["epochs"]
     assert results["comparison"]["targeted_gaps"] and "machine" in results and "load_average" in results
 
 

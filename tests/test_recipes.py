@@ -104,3 +104,11 @@ def test_train_model_b_on_cached_views(tiny_settings, tiny_split):
     assert np.isfinite(history["val_loss"]).all()
     with pytest.raises(ValueError, match="trains Model B on images"):
         recipes.train_cached_for(settings.replace(transfer_cached_views=0), model, tiny_split)
+
+
+def test_phase_settings_carry_the_restore_choice(tiny_settings):
+    for restore in (True, False):
+        phase = recipes._phase_settings(tiny_settings.replace(transfer_restore_best=restore))
+        assert phase["restore_best_weights"] is restore
+    assert recipes._phase_settings(tiny_settings.replace(patience=3))["patience"] == 3
+    assert recipes._phase_settings(tiny_settings.replace(patience=3, transfer_patience=9))["patience"] == 9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -156,3 +157,30 @@ def test_train_model_with_cosine_schedule_records_the_planned_rates():
     history = training.train_model(model, ds, ds, epochs=4, patience=10, verbose=0, lr_schedule="cosine")
     planned = [training.cosine_schedule(1e-2, 4)(epoch) for epoch in range(4)]
     assert history["learning_rate"] == pytest.approx(planned, rel=1e-5)
+
+
+class WeightsEachEpoch(keras.callbacks.Callback):
+    """Records the model's weights at the end of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_train_model_keeps_the_restored_or_the_last_epoch(restore):
+    keras.utils.set_random_seed(0)
+    model, ds = tiny_model_and_data()
+    recorder = WeightsEachEpoch()
+    history = training.train_model(
+        model, ds, ds, epochs=4, patience=10, verbose=0, extra_callbacks=[recorder], restore_best_weights=restore
+    )
+    best = int(np.argmin(history["val_loss"]))
+    kept = best if restore else len(history["loss"]) - 1
+    for final, recorded in zip(model.get_weights(), recorder.weights[kept]):
+        np.testing.assert_array_equal(final, recorded)
+    stopper = training.make_callbacks(restore_best_weights=restore)[0]
+    assert type(stopper).__name__ == "EarlyStopping" and stopper.restore_best_weights is restore

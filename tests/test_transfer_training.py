@@ -104,3 +104,22 @@ def test_train_two_phase_cached_skips_fine_tuning_when_the_budget_is_spent(tmp_p
     assert len(frozen["loss"]) == 1 and finetune == {}
     assert info["stopped_by_budget"].startswith("phase 1: time budget")
     assert info["train_views"] == 1 and info["finetuned_backbone_layers"] == 0
+
+
+def test_train_two_phase_cached_can_end_each_phase_on_its_last_epoch(tmp_path, split_maker):
+    """``restore_best_weights=False`` (the cpu profile's Model B) keeps each phase's last weights."""
+    split = split_maker(tmp_path, (12, 6, 6))
+    ends = {}
+    for restore in (True, False):
+        keras.utils.set_random_seed(3)
+        model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+        frozen, finetune, _ = tt.train_two_phase_cached(
+            model, split, 32, "block_12_add", 1, 3, batch_size=8, verbose=0, seed=3, restore_best_weights=restore
+        )
+        ends[restore] = (finetune, model.get_layer("age").get_weights()[0].copy())
+    (restored_history, restored), (last_history, last) = ends[True], ends[False]
+    # Same seed, same trajectory: the histories agree epoch by epoch...
+    assert restored_history["val_loss"] == pytest.approx(last_history["val_loss"], rel=1e-4)
+    best = int(np.argmin(last_history["val_loss"]))
+    # ...and the kept weights differ exactly when the lowest validation loss was not the last epoch.
+    assert np.allclose(restored, last, atol=1e-6) == (best == len(last_history["val_loss"]) - 1)
