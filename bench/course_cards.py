@@ -194,7 +194,7 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
         "",
         f"- Data: {data['description']}.",
         f"- Files rejected while loading: {data['rejected']}. The split lists file names only: `{data['split_csv']}`.",
-        f"- Model choice: {entry['selection']}. Best epochs: {best}.",
+        f"- Model choice: {entry['selection']}. Lowest validation loss: {best}.",
         f"- Recipe (the `{entry['profile_recipe']}` profile): {recipe}.",
         f"- Trained {entry['trained']} in {entry['train_wall_s'] / 60:.1f} minutes of wall time on "
         f"{machine['cores']} cores "
