@@ -236,9 +236,6 @@ def section_speed(result: dict | None) -> list[str]:
                 f"| {r['trainable_params']:,} / {r['total_params']:,} |"
             )
         lines.append("")
-    if "carried_over" in result:
-        for part, info in result["carried_over"].items():
-            lines += [f"The {part} numbers were carried over from the run of {info.get('when')}.", ""]
     lat = result.get("latency")
     if lat:
         lines += [

@@ -251,8 +251,9 @@ def seed_scores(model, split, size: int, batch_size: int, flip_tta: bool) -> tup
     from agecourse import evaluate as ev
     from agecourse.data import make_dataset
 
-    val = make_dataset(split.val, size, batch_size)
-    test = make_dataset(split.test, size, batch_size)
+    # Cached: each split is decoded once for its plain and its flip-averaged predictions.
+    val = make_dataset(split.val, size, batch_size).cache()
+    test = make_dataset(split.test, size, batch_size).cache()
     val_plain = ev.evaluate_table(ev.predict_table(model, val, split.val))
     val_flip = ev.evaluate_table(ev.predict_table(model, val, split.val, flip_average=True))
     table = ev.predict_table(model, test, split.test)

@@ -76,7 +76,7 @@ def validation_scores(model, split, size: int, batch_size: int) -> dict:
     from agecourse import evaluate as ev
     from agecourse.data import make_dataset
 
-    val = make_dataset(split.val, size, batch_size)
+    val = make_dataset(split.val, size, batch_size).cache()  # decoded once for both kinds of prediction
     out = {}
     for label, flip in (("plain", False), ("flip_average", True)):
         metrics = ev.evaluate_table(ev.predict_table(model, val, split.val, flip_average=flip))

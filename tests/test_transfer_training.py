@@ -120,6 +120,6 @@ def test_train_two_phase_cached_can_end_each_phase_on_its_last_epoch(tmp_path, s
     (restored_history, restored), (last_history, last) = ends[True], ends[False]
     # Same seed, same trajectory: the histories agree epoch by epoch...
     assert restored_history["val_loss"] == pytest.approx(last_history["val_loss"], rel=1e-4)
-    best = int(np.argmin(last_history["val_loss"]))
-    # ...and the kept weights differ exactly when the lowest validation loss was not the last epoch.
-    assert np.allclose(restored, last, atol=1e-6) == (best == len(last_history["val_loss"]) - 1)
+    # ...this seed's lowest validation loss comes before the last epoch, so the kept weights must differ.
+    assert int(np.argmin(last_history["val_loss"])) < len(last_history["val_loss"]) - 1
+    assert not np.allclose(restored, last, atol=1e-6)
