@@ -195,8 +195,9 @@ def learning_rates_for(settings: Settings) -> tuple[float, float]:
 def _phase_settings(settings: Settings) -> dict:
     """The keyword arguments both two-phase trainers take from ``settings``: learning rates, their
     phase-2 schedule, the patience of early stopping (``transfer_patience``, else ``patience``) and of
-    the learning-rate reduction, and whether
-    each phase ends on its lowest-validation-loss epoch (``transfer_restore_best``) or its last."""
+    the learning-rate reduction, whether each phase ends on its lowest-validation-loss epoch
+    (``transfer_restore_best``) or its last, and the objective: the Huber age loss with
+    ``transfer_gender_loss_weight`` for gender, and AdamW's ``transfer_weight_decay`` (``None``: defaults)."""
     first, second = learning_rates_for(settings)
     return dict(
         learning_rate=first,
@@ -205,6 +206,10 @@ def _phase_settings(settings: Settings) -> dict:
         patience=settings.patience if settings.transfer_patience is None else settings.transfer_patience,
         lr_patience=settings.lr_patience,
         restore_best_weights=settings.transfer_restore_best,
+        loss_weights=None
+        if settings.transfer_gender_loss_weight is None
+        else dict(default_loss_weights("huber"), gender=float(settings.transfer_gender_loss_weight)),
+        weight_decay=settings.transfer_weight_decay,
     )
 
 

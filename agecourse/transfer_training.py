@@ -28,6 +28,17 @@ FINETUNE_LAYERS = 60
 FINETUNE_LEARNING_RATE = 3e-4
 
 
+def compile_options(loss_weights: dict[str, float] | None = None, weight_decay: float | None = None) -> dict:
+    """The keyword arguments for :func:`~agecourse.models.compile_model` that were given (``None``
+    leaves its default), so both phases of both trainers compile with the same objective."""
+    options: dict = {}
+    if loss_weights is not None:
+        options["loss_weights"] = dict(loss_weights)
+    if weight_decay is not None:
+        options["weight_decay"] = float(weight_decay)
+    return options
+
+
 def train_two_phase(
     model: keras.Model,
     train_ds,
@@ -44,6 +55,8 @@ def train_two_phase(
     lr_patience: int = 2,
     time_budget_s: float | None = None,
     restore_best_weights: bool = True,
+    loss_weights: dict[str, float] | None = None,
+    weight_decay: float | None = None,
 ) -> tuple[dict, dict]:
     """Phase 1: train the heads on a frozen backbone. Phase 2: unfreeze the top ``finetune_layers``
     backbone layers (batch norm stays frozen) and continue at ``finetune_learning_rate``.
@@ -55,14 +68,16 @@ def train_two_phase(
     :func:`train_two_phase_cached`. ``time_budget_s`` caps both phases together; phase 2 is skipped
     when nothing is left. ``epochs_finetune=0`` or ``finetune_layers=0`` skips phase 2 (its history
     is then empty). ``restore_best_weights=False`` ends each phase on its last epoch instead of its
-    lowest-validation-loss one.
+    lowest-validation-loss one. ``loss_weights`` and ``weight_decay`` go to
+    :func:`~agecourse.models.compile_model` in both phases (``None``: its defaults).
 
     Returns:
         ``(history_frozen, history_finetune)``, plain dicts of per-epoch metrics.
     """
     start = time.monotonic()
+    objective = compile_options(loss_weights, weight_decay)
     set_trainable_top(model, 0)
-    compile_model(model, learning_rate=learning_rate)
+    compile_model(model, learning_rate=learning_rate, **objective)
     common = dict(
         patience=patience,
         lr_patience=lr_patience,
@@ -75,7 +90,7 @@ def train_two_phase(
     if not epochs_finetune or not finetune_layers or (left is not None and left <= 0):
         return frozen, {}
     set_trainable_top(model, finetune_layers)
-    compile_model(model, learning_rate=finetune_learning_rate)
+    compile_model(model, learning_rate=finetune_learning_rate, **objective)
     finetune = train_model(
         model,
         train_ds,
@@ -153,7 +168,9 @@ def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False
     """A ``tf.data`` pipeline of ``(features, {"age", "gender"})`` batches for training a ``top``.
 
     ``features`` may hold several views of ``table`` stacked (``k * len(table)`` rows, view after
-    view, as :func:`cached_features` gives them); the labels are repeated to match.
+    view, as :func:`cached_features` gives them); the labels are repeated to match. Features stored
+    in another dtype (``float16``, as :func:`train_two_phase_cached` keeps its training views) are
+    cast to ``float32`` batch by batch.
     """
     views, rest = divmod(len(features), len(table))
     if rest or not views:
@@ -162,7 +179,10 @@ def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if shuffle:
         ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if features.dtype != np.float32:  # stored at half precision to halve the memory: the top computes in float32
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def train_two_phase_cached(
@@ -184,6 +204,8 @@ def train_two_phase_cached(
     seed: int = 42,
     lr_patience: int = 2,
     restore_best_weights: bool = True,
+    loss_weights: dict[str, float] | None = None,
+    weight_decay: float | None = None,
 ) -> tuple[dict, dict, dict]:
     """Two-phase training of Model B with the frozen bottom computed once (a CPU speed-up).
 
@@ -202,8 +224,10 @@ def train_two_phase_cached(
     epoch, at a fraction of the cost: the expensive early layers at full resolution run once per view
     instead of once per epoch.
 
+    The training views are stored as ``float16`` (half the memory; the top still computes in float32).
     ``seed`` seeds the extra views and the shuffling of the cached training features;
-    ``restore_best_weights=False`` ends each phase on its last epoch (see :func:`train_two_phase`).
+    ``restore_best_weights=False`` ends each phase on its last epoch, and ``loss_weights`` /
+    ``weight_decay`` go to :func:`~agecourse.models.compile_model` (see :func:`train_two_phase`).
 
     ``time_budget_s`` caps the whole call (caching included): each phase gets what is left, through
     :class:`agecourse.training.TimeBudget`, and phase 2 is skipped when nothing is left. Returns
@@ -211,6 +235,7 @@ def train_two_phase_cached(
     of fine-tuned layers and why the budget stopped training (empty when it did not).
     """
     start = time.monotonic()
+    objective = compile_options(loss_weights, weight_decay)
 
     def budget() -> list[TimeBudget]:
         if time_budget_s is None:
@@ -225,25 +250,30 @@ def train_two_phase_cached(
     if views < 1:
         raise ValueError(f"views must be at least 1, got {views}")
     augment = view_augmentation(seed) if views > 2 else None
-    train_features = np.concatenate(
-        [
-            cached_features(
-                bottom, split.train, image_size, batch_size, flip=view % 2 == 1, augment=augment if view >= 2 else None
-            )
-            for view in range(views)
-        ]
-    )
+    # The training views are kept at half precision: half the memory, which is what lets several views
+    # at 224 px fit a Binder session, and float16 keeps about three significant digits of these
+    # activations. Filled view by view, so no second full-size copy is ever made.
+    n = len(split.train)
+    train_features = None
+    for view in range(views):
+        part = cached_features(
+            bottom, split.train, image_size, batch_size, flip=view % 2 == 1, augment=augment if view >= 2 else None
+        )
+        if train_features is None:
+            train_features = np.empty((views * n, *part.shape[1:]), dtype=np.float16)
+        train_features[view * n : (view + 1) * n] = part
     val_features = cached_features(bottom, split.val, image_size, batch_size)
     cache_seconds = time.monotonic() - start
     if verbose:
         print(
             f"Cached {cut} features {train_features.shape[1:]} for {len(train_features)} training views "
+            f"({train_features.nbytes / 1e9:.2f} GB as float16) "
             f"and {len(val_features)} validation images in {cache_seconds:.0f} s"
         )
     train = feature_dataset(train_features, split.train, batch_size, shuffle=True, seed=seed)
     val = feature_dataset(val_features, split.val, batch_size)
     stopped = []
-    compile_model(top, learning_rate=learning_rate)
+    compile_model(top, learning_rate=learning_rate, **objective)
     first = budget()
     frozen = train_model(
         top,
@@ -260,7 +290,7 @@ def train_two_phase_cached(
     finetune: dict = {}
     if epochs_finetune and n_top and not stopped:
         set_trainable_top(model, n_top)
-        compile_model(top, learning_rate=finetune_learning_rate)
+        compile_model(top, learning_rate=finetune_learning_rate, **objective)
         second = budget()
         finetune = train_model(
             top,
@@ -280,6 +310,7 @@ def train_two_phase_cached(
         "cut": cut,
         "finetuned_backbone_layers": n_top if finetune else 0,
         "train_views": len(train_features) // len(split.train),
+        "train_feature_bytes": int(train_features.nbytes),
         "cache_seconds": round(cache_seconds, 1),
         "stopped_by_budget": "; ".join(stopped),
     }

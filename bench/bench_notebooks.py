@@ -35,7 +35,16 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, SHARED_DATA, load_average, write_result  # noqa: E402
+from common import (  # noqa: E402
+    MODEL_A_FIELDS,
+    MODEL_B_FIELDS,
+    RESULTS,
+    ROOT,
+    SHARED_DATA,
+    load_average,
+    settings_record,
+    write_result,
+)
 
 NOTEBOOKS = ROOT / "notebooks"
 _LESSON = re.compile(r"^(\d{2})_.+\.ipynb$")
@@ -178,6 +187,12 @@ def main() -> None:
         results = dict(sorted((kept | results).items()))
         merged_from = {"when": old.get("when"), "lessons_kept": sorted(kept), "settings": old.get("settings")}
     ok = [r for r in results.values() if r["status"] == "ok"]
+    from agecourse.config import get_settings
+
+    # The recipes the lessons trained with, so a report can tell when the profile has moved since.
+    recipe = settings_record(
+        get_settings(args.profile, data_dir=data), tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS))
+    )
     write_result(
         name,
         {
@@ -191,6 +206,7 @@ def main() -> None:
                 "runner": "nbclient, one subprocess per notebook, cwd notebooks/; seconds include kernel start",
                 # Overrides the lessons read (08 retrains with AGECOURSE_RETRAIN=1 even if a model is saved).
                 "environment": {k: os.environ[k] for k in ("AGECOURSE_RETRAIN", "AGECOURSE_EPOCHS") if k in os.environ},
+                "recipe": recipe,
             },
             "lessons": results,
             "summary": {

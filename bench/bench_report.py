@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT  # noqa: E402
+from common import MODEL_A_FIELDS, MODEL_B_FIELDS, RESULTS, ROOT, stale_fields  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- BEGIN RESULTS (bench_report.py) -->", "<!-- END RESULTS -->"
@@ -429,8 +429,14 @@ def section_tuning(result: dict | None) -> list[str]:
         else:
             plain, flip = out["plain"], out["flip_average"]
             changes = ", ".join(f"`{k}={v}`" for k, v in out["set"].items())
+            note = f" ({trial['note']})" if trial.get("note") else ""
+            if "recipe" in out:  # the recipe it ran, against the cpu recipe (+ its changes) of today
+                fields = MODEL_A_FIELDS if out["model"] == "a" else MODEL_B_FIELDS
+                moved = stale_fields(out["recipe"], fields)
+                if moved:
+                    note += f" (the cpu recipe has moved since this ran: {'; '.join(moved)})"
             lines.append(
-                f"| {name} | {trial['question']} | {out['model'].upper()}: cpu recipe + {changes} "
+                f"| {name} | {trial['question']}{note} | {out['model'].upper()}: cpu recipe + {changes} "
                 f"| plain {plain['age_mae']:.2f} / {100 * plain['gender_accuracy']:.1f} %; flip-averaged "
                 f"{flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} % "
                 f"| seed {out['seed']}, {out['epochs_run']} epochs, {out['train_wall_s'] / 60:.1f} min; {where} |"
@@ -504,6 +510,15 @@ def section_notebooks(ci: dict | None, cpu: dict | None) -> tuple[list[str], dic
                 f"{result['summary']['ok']}/{result['summary']['notebooks']} ok, "
                 f"total {result['summary']['total_seconds']:.0f} s."
             )
+            if "recipe" not in s:
+                lines.append(
+                    "  - this run did not record the recipe it trained with, so it may predate the current "
+                    f"{label} profile: rerun `bench/bench_notebooks.py --profile {label}`"
+                )
+            else:
+                moved = stale_fields(s["recipe"], tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS)))
+                if moved:
+                    lines.append(f"  - the {label} profile has moved since this run: {'; '.join(moved)}")
             merged = result.get("merged_from")
             if merged:
                 lines.append(f"  - kept from the earlier run of {merged['when']}: {', '.join(merged['lessons_kept'])}")

@@ -180,7 +180,6 @@ MODEL_A_FIELDS = COMMON_FIELDS + (
 BIAS_FIELDS = tuple(name for name in MODEL_A_FIELDS if name != "flip_tta")
 MODEL_B_FIELDS = COMMON_FIELDS + (
     "learning_rate",
-    "gender_loss_weight",
     "patience",
     "lr_patience",
     "transfer_image_size",
@@ -196,6 +195,8 @@ MODEL_B_FIELDS = COMMON_FIELDS + (
     "transfer_lr_schedule",
     "transfer_restore_best",
     "transfer_patience",
+    "transfer_gender_loss_weight",
+    "transfer_weight_decay",
 )
 
 
@@ -216,6 +217,24 @@ def settings_record(settings, fields: tuple[str, ...], overrides: dict | None = 
         "overrides": {key: jsonable(value) for key, value in (overrides or {}).items()},
         "values": {name: jsonable(getattr(settings, name)) for name in fields},
     }
+
+
+def stale_fields(record: dict, fields: tuple[str, ...]) -> list[str]:
+    """The fields whose recorded value differs from the current profile's (plus the recorded
+    overrides), each as ``"name: recorded -> now"``; a field not recorded at all counts as stale."""
+    if "profile" not in record or "values" not in record:
+        return ["the result records no profile settings (made before issue 16): rerun it"]
+    from agecourse.config import get_settings
+
+    expected = get_settings(record["profile"], **record.get("overrides", {}))
+    problems = []
+    for name in fields:
+        now = jsonable(getattr(expected, name))
+        if name not in record["values"]:
+            problems.append(f"{name}: not recorded -> {now!r}")
+        elif record["values"][name] != now:
+            problems.append(f"{name}: {record['values'][name]!r} -> {now!r}")
+    return problems
 
 
 def mean_sd(values: list[float]) -> dict:

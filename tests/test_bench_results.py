@@ -37,20 +37,7 @@ CHECKED = {
 }
 
 
-def stale_fields(record: dict, fields: tuple[str, ...]) -> list[str]:
-    """The fields whose recorded value differs from the current profile's (plus the recorded
-    overrides), each as ``"name: recorded -> now"``; a field not recorded at all counts as stale."""
-    if "profile" not in record or "values" not in record:
-        return ["the result records no profile settings (made before issue 16): rerun it"]
-    expected = get_settings(record["profile"], **record.get("overrides", {}))
-    problems = []
-    for name in fields:
-        now = common.jsonable(getattr(expected, name))
-        if name not in record["values"]:
-            problems.append(f"{name}: not recorded -> {now!r}")
-        elif record["values"][name] != now:
-            problems.append(f"{name}: {record['values'][name]!r} -> {now!r}")
-    return problems
+stale_fields = common.stale_fields
 
 
 @pytest.mark.parametrize("name", sorted(CHECKED))
@@ -78,6 +65,16 @@ def test_stale_fields_catches_a_changed_and_a_missing_setting():
     overridden = json.loads(json.dumps(fresh))
     overridden["values"]["epochs"] = 3
     assert stale_fields(overridden, ("epochs",)) == []
+
+
+def test_speed_results_time_the_current_input_sizes():
+    """The latency rows time the cpu profile's models: their input sizes must still be the profile's."""
+    path = RESULTS / "speed.json"
+    if not path.exists():
+        pytest.skip(f"{path} has not been produced")
+    latency, cpu = json.loads(path.read_text())["latency"], get_settings("cpu")
+    assert latency["model_A"]["image_size"] == cpu.image_size, "speed.json is stale: rerun bench/bench_speed.py"
+    assert latency["model_B"]["image_size"] == cpu.transfer_image_size, "speed.json is stale: rerun bench_speed.py"
 
 
 @pytest.mark.parametrize("name", ["model_a.json", "model_b.json"])

@@ -72,3 +72,22 @@ def test_one_cache_folder_for_downloads_archives_and_synthetic_faces(monkeypatch
     assert default_synthetic_dir(10, 64, 1).parent == tmp_path / "here"
     monkeypatch.delenv("AGECOURSE_DATA_DIR")
     assert config.cache_dir().name == "agecourse" and config.cache_dir().is_absolute()
+
+
+def test_readme_profile_table_matches_the_settings():
+    """The README's profile table types each profile's sizes and epochs: they must be the settings'."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines() if line.startswith("| `")}
+    for profile in config.PROFILES:
+        s = config.get_settings(profile, data_dir="unused")
+        cells = [cell.strip() for cell in rows[profile].split("|")[1:-1]]
+        model_a, model_b = cells[3], cells[4]
+        assert model_a.startswith(f"{s.image_size} px, "), (profile, model_a)
+        assert f" {s.epochs} (" in model_a, (profile, model_a)
+        assert model_b.startswith(
+            f"{s.transfer_alpha}, {s.transfer_image_size} px, {s.transfer_epochs_frozen} + {s.transfer_epochs_finetune}"
+        ), (profile, model_b)
+        if s.transfer_cached_views:
+            assert f"({s.transfer_cached_views} views" in model_b, (profile, model_b)

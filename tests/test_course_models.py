@@ -17,6 +17,7 @@ import pytest
 
 from agecourse import course_models as cm
 from agecourse.cli import main
+from agecourse.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_CSV = ROOT / "bench" / "results" / "course_models_split.csv"
@@ -60,7 +61,9 @@ def test_registry_lists_both_models_with_their_files_hashes_and_scores():
         assert "never decisions about people" in card
         for heading in ("Per age band", "Per gender", "Per race", "Known failure cases", "Data and split"):
             assert heading in card
-    assert cm.entry("model-a")["input_size"] == 64 and cm.entry("model-b")["input_size"] == 160
+    cpu = get_settings("cpu", data_dir="unused")  # the shipped models are the cpu profile's recipes
+    assert cm.entry("model-a")["input_size"] == cpu.image_size
+    assert cm.entry("model-b")["input_size"] == cpu.transfer_image_size
 
 
 def test_shipped_files_hold_no_optimizer_state(tmp_path):
@@ -80,8 +83,9 @@ def test_shipped_files_hold_no_optimizer_state(tmp_path):
 
 def test_load_checks_the_hash_and_predicts(offline):
     model = cm.load("model-b")
-    assert model.input_shape[1:] == (160, 160, 3)
-    faces = np.random.default_rng(0).uniform(0, 255, (2, 160, 160, 3)).astype("float32")
+    side = cm.entry("model-b")["input_size"]
+    assert model.input_shape[1:] == (side, side, 3)
+    faces = np.random.default_rng(0).uniform(0, 255, (2, side, side, 3)).astype("float32")
     outputs = model.predict(faces, verbose=0)
     ages = outputs["age"] if isinstance(outputs, dict) else outputs[0]
     assert np.asarray(ages).shape[0] == 2
@@ -153,7 +157,6 @@ def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, im
 
 
 def test_lessons_use_the_shipped_model_when_this_runtime_has_none(tmp_path, monkeypatch, capsys):
-    from agecourse.config import get_settings
 
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.delenv("AGECOURSE_RETRAIN", raising=False)
@@ -163,7 +166,7 @@ def test_lessons_use_the_shipped_model_when_this_runtime_has_none(tmp_path, monk
     assert "using the shipped Model A (model-a)" in out and "AGECOURSE_RETRAIN=1" in out
     assert model.input_shape[1] == 64 and fitted.image_size == 64 and settings.image_size == 128
     model_b, fitted_b = cm.for_lesson(settings.replace(data_dir=None), "model-b")
-    assert model_b.input_shape[1] == fitted_b.transfer_image_size == 160
+    assert model_b.input_shape[1] == fitted_b.transfer_image_size == cm.entry("model-b")["input_size"]
     assert "trained on real faces" in capsys.readouterr().out  # said when the data are synthetic
     monkeypatch.setenv("AGECOURSE_RETRAIN", "maybe")
     with pytest.raises(ValueError, match="AGECOURSE_RETRAIN"):
@@ -173,7 +176,6 @@ def test_lessons_use_the_shipped_model_when_this_runtime_has_none(tmp_path, monk
 def test_lessons_report_test_faces_the_shipped_model_was_trained_on(tmp_path, monkeypatch, capsys):
     import pandas as pd
 
-    from agecourse.config import get_settings
     from agecourse.data import Split
 
     seen = sorted(cm.seen_files())
@@ -188,7 +190,6 @@ def test_lessons_report_test_faces_the_shipped_model_was_trained_on(tmp_path, mo
 def test_ci_lessons_keep_training_their_own_small_model(tmp_path, monkeypatch):
     """The ci profile (synthetic faces, 48 px) trains its own model in seconds, offline; the shipped
     real-face models are not used there."""
-    from agecourse.config import get_settings
 
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
     settings = get_settings("ci", epochs=1)

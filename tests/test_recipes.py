@@ -112,3 +112,10 @@ def test_phase_settings_carry_the_restore_choice(tiny_settings):
         assert phase["restore_best_weights"] is restore
     assert recipes._phase_settings(tiny_settings.replace(patience=3))["patience"] == 3
     assert recipes._phase_settings(tiny_settings.replace(patience=3, transfer_patience=9))["patience"] == 9
+
+
+def test_phase_settings_carry_model_b_objective(tiny_settings):
+    default = recipes._phase_settings(tiny_settings)
+    assert default["loss_weights"] is None and default["weight_decay"] is None
+    changed = recipes._phase_settings(tiny_settings.replace(transfer_gender_loss_weight=40, transfer_weight_decay=0.05))
+    assert changed["loss_weights"] == {"age": 1.0, "gender": 40.0} and changed["weight_decay"] == 0.05

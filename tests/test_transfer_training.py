@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from agecourse import training
 from agecourse import transfer as tr
@@ -53,6 +54,11 @@ def test_cached_features_and_feature_dataset(model_b, tmp_path, split_maker):
     np.testing.assert_array_equal(ages, np.tile(split.train["age"].to_numpy("float32"), 2))
     with pytest.raises(ValueError, match="do not match 6 images"):
         tt.feature_dataset(plain[:4], split.train)
+    # Half-precision storage (what train_two_phase_cached keeps) comes out as float32 batches.
+    half = tt.feature_dataset(plain.astype(np.float16), split.train, batch_size=6)
+    (features, _), *_ = list(half)
+    assert features.dtype == tf.float32
+    np.testing.assert_allclose(features.numpy(), plain, rtol=2e-3, atol=1e-3)
 
 
 def test_train_two_phase_cached_trains_only_above_the_cut(tmp_path, split_maker):
@@ -89,6 +95,8 @@ def test_train_two_phase_cached_with_four_views_and_a_cosine_schedule(tmp_path, 
         model, split, 32, "block_12_add", 1, 3, batch_size=8, views=4, lr_schedule="cosine", verbose=0
     )
     assert info["train_views"] == 4 and len(finetune["loss"]) == 3
+    per_view = int(np.prod(model.get_layer("block_12_add").output.shape[1:]))
+    assert info["train_feature_bytes"] == 4 * len(split.train) * per_view * 2  # float16: 2 bytes a value
     planned = [training.cosine_schedule(tt.FINETUNE_LEARNING_RATE, 3)(epoch) for epoch in range(3)]
     assert finetune["learning_rate"] == pytest.approx(planned, rel=1e-5)
     with pytest.raises(ValueError, match="views must be at least 1"):
@@ -123,3 +131,29 @@ def test_train_two_phase_cached_can_end_each_phase_on_its_last_epoch(tmp_path, s
     # ...this seed's lowest validation loss comes before the last epoch, so the kept weights must differ.
     assert int(np.argmin(last_history["val_loss"])) < len(last_history["val_loss"]) - 1
     assert not np.allclose(restored, last, atol=1e-6)
+
+
+def test_both_phases_train_with_the_given_objective(tmp_path, split_maker):
+    split = split_maker(tmp_path, (12, 6, 6))
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    frozen, finetune, _ = tt.train_two_phase_cached(
+        model, split, 32, "block_12_add", 1, 1, batch_size=8, verbose=0, loss_weights={"age": 1.0, "gender": 40.0}
+    )
+    for history in (frozen, finetune):  # the reported validation loss is the weighted sum of the two
+        expected = history["val_age_loss"][0] + 40.0 * history["val_gender_loss"][0]
+        assert history["val_loss"][0] == pytest.approx(expected, rel=1e-3)
+    assert tt.compile_options() == {}
+    assert tt.compile_options({"age": 1, "gender": 5}, 0.05) == {
+        "loss_weights": {"age": 1, "gender": 5},
+        "weight_decay": 0.05,
+    }
+
+
+def test_two_phase_on_images_compiles_with_the_given_weight_decay(tmp_path, split_maker):
+    from agecourse.data import make_dataset
+
+    split = split_maker(tmp_path, (8, 4, 4))
+    model = tr.build_model_b(image_size=32, alpha=0.35, weights=None, verbose=False)
+    train, val = make_dataset(split.train, 32, 8), make_dataset(split.val, 32, 8)
+    tt.train_two_phase(model, train, val, 1, 1, finetune_layers=5, verbose=0, weight_decay=0.05)
+    assert float(model.optimizer.weight_decay) == pytest.approx(0.05)
