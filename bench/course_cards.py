@@ -30,6 +30,17 @@ N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 
 
+def load_remark(load: dict, cores: int) -> str:
+    """How to read a training run's load averages: the run itself keeps every core busy, so only the
+    load at the start tells whether other work shared the machine (half the cores or more: it did)."""
+    start = load["start"][0] if load.get("start") else None
+    if start is None:
+        return "load not recorded"
+    if start >= cores / 2:
+        return "other work was running when training started"
+    return "the machine was otherwise idle when training started; the training itself makes the load at the end"
+
+
 def predictions_table(csv: Path) -> pd.DataFrame:
     """The predictions CSV as :func:`agecourse.evaluate.predict_table` would return it."""
     from agecourse.data import age_band
@@ -199,7 +210,7 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
         f"- Trained {entry['trained']} in {entry['train_wall_s'] / 60:.1f} minutes of wall time on "
         f"{machine['cores']} cores "
         f"({machine['cpu']}), 1-minute load average {load['start'][0] if load['start'] else 'n/a'} at start, "
-        f"{load['end'][0] if load['end'] else 'n/a'} at the end (other work shared the machine).",
+        f"{load['end'][0] if load['end'] else 'n/a'} at the end ({load_remark(load, machine['cores'])}).",
         "",
         "## Test results",
         "",

@@ -160,3 +160,11 @@ def test_model_b_against_model_a_is_paired_seed_by_seed(tmp_path):
     other = compare_with_model_a(runs([5.0, 5.2, 5.0], [0.87, 0.85, 0.88]), {"train": 1}, results=tmp_path)
     assert other == {"paired": False, "why": "model_a.json has other seeds or another split", "model_a_when": "then"}
     assert compare_with_model_a([], split, results=tmp_path / "none") is None
+
+
+def test_model_cards_read_the_load_at_the_start():
+    import course_cards
+
+    assert "otherwise idle" in course_cards.load_remark({"start": [0.4], "end": [1.9]}, cores=2)
+    assert "other work was running" in course_cards.load_remark({"start": [1.8], "end": [1.9]}, cores=2)
+    assert course_cards.load_remark({"start": None, "end": None}, cores=2) == "load not recorded"
