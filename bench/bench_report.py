@@ -483,13 +483,37 @@ def section_bias(result: dict | None) -> list[str]:
     return [*lines, "", "Lesson 12 shows every group; the full record is `bench/results/bias.json`.", ""]
 
 
+def notebook_timings_problem(result: dict | None, label: str) -> str:
+    """Why a notebook-timing run must not be published (empty when it may): a run that did not record
+    the recipe its lessons trained with, or whose profile has moved since, times lessons that no
+    longer exist in that form."""
+    if result is None:
+        return ""
+    recipe = result["settings"].get("recipe")
+    if recipe is None:
+        return f"the {label} run did not record the recipe its lessons trained with"
+    moved = stale_fields(recipe, tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS)))
+    return f"the {label} profile has moved since this run ({'; '.join(moved)})" if moved else ""
+
+
 def section_notebooks(ci: dict | None, cpu: dict | None) -> tuple[list[str], dict]:
     lines = ["### Notebook run time per lesson", ""]
+    withheld = {}
+    for label, result in (("ci", ci), ("cpu", cpu)):
+        problem = notebook_timings_problem(result, label)
+        if problem:  # stale timings are caught, not published
+            withheld[label] = f"{problem}; rerun `bench/bench_notebooks.py --profile {label}`"
+    ci, cpu = (None if "ci" in withheld else ci), (None if "cpu" in withheld else cpu)
+    lines += [f"- {label} timings withheld: {why}." for label, why in withheld.items()]
+    if withheld:
+        lines.append("")
     if ci is None and cpu is None:
         return [*lines, NOT_RUN, ""], {"ok": None, "text": NOT_RUN}
     names = sorted({*(ci or {}).get("lessons", {}), *(cpu or {}).get("lessons", {})})
 
-    def cell(result: dict | None, name: str) -> str:
+    def cell(result: dict | None, name: str, label: str) -> str:
+        if label in withheld:
+            return "withheld"
         if result is None:
             return NOT_RUN
         r = result["lessons"].get(name)
@@ -498,7 +522,7 @@ def section_notebooks(ci: dict | None, cpu: dict | None) -> tuple[list[str], dic
         return f"{r['seconds']:.0f} s" + ("" if r["status"] == "ok" else f" **{r['status']}**")
 
     lines += ["| lesson | ci profile | cpu profile |", "|---|---:|---:|"]
-    lines += [f"| {name} | {cell(ci, name)} | {cell(cpu, name)} |" for name in names]
+    lines += [f"| {name} | {cell(ci, name, 'ci')} | {cell(cpu, name, 'cpu')} |" for name in names]
     lines.append("")
     for label, result in (("ci", ci), ("cpu", cpu)):
         if result:
@@ -510,15 +534,6 @@ def section_notebooks(ci: dict | None, cpu: dict | None) -> tuple[list[str], dic
                 f"{result['summary']['ok']}/{result['summary']['notebooks']} ok, "
                 f"total {result['summary']['total_seconds']:.0f} s."
             )
-            if "recipe" not in s:
-                lines.append(
-                    "  - this run did not record the recipe it trained with, so it may predate the current "
-                    f"{label} profile: rerun `bench/bench_notebooks.py --profile {label}`"
-                )
-            else:
-                moved = stale_fields(s["recipe"], tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS)))
-                if moved:
-                    lines.append(f"  - the {label} profile has moved since this run: {'; '.join(moved)}")
             merged = result.get("merged_from")
             if merged:
                 lines.append(f"  - kept from the earlier run of {merged['when']}: {', '.join(merged['lessons_kept'])}")

@@ -168,3 +168,22 @@ def test_model_cards_read_the_load_at_the_start():
     assert "otherwise idle" in course_cards.load_remark({"start": [0.4], "end": [1.9]}, cores=2)
     assert "other work was running" in course_cards.load_remark({"start": [1.8], "end": [1.9]}, cores=2)
     assert course_cards.load_remark({"start": None, "end": None}, cores=2) == "load not recorded"
+
+
+def test_stale_notebook_timings_are_withheld_not_published():
+    lessons = {"10_transfer": {"seconds": 460.0, "status": "ok"}}
+    base = {"data": "d", "runner": "r", "artifacts": "a", "environment": {}}
+    run = {"lessons": lessons, "summary": {"ok": 1, "notebooks": 1, "total_seconds": 460.0}, "load_average": {}}
+    unrecorded = run | {"settings": base}
+    fields = tuple(dict.fromkeys(common.MODEL_A_FIELDS + common.MODEL_B_FIELDS))
+    current = common.settings_record(get_settings("cpu"), fields)
+    moved = json.loads(json.dumps(current))
+    moved["values"]["transfer_image_size"] = 160 if current["values"]["transfer_image_size"] != 160 else 96
+    assert "did not record" in bench_report.notebook_timings_problem(unrecorded, "cpu")
+    assert "transfer_image_size" in bench_report.notebook_timings_problem(
+        run | {"settings": base | {"recipe": moved}}, "cpu"
+    )
+    assert bench_report.notebook_timings_problem(run | {"settings": base | {"recipe": current}}, "cpu") == ""
+    lines, _ = bench_report.section_notebooks(None, unrecorded)
+    text = "\n".join(lines)
+    assert "cpu timings withheld" in text and "460 s" not in text
