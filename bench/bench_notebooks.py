@@ -36,8 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    MODEL_A_FIELDS,
-    MODEL_B_FIELDS,
+    LESSON_FIELDS,
     RESULTS,
     ROOT,
     SHARED_DATA,
@@ -190,9 +189,7 @@ def main() -> None:
     from agecourse.config import get_settings
 
     # The recipes the lessons trained with, so a report can tell when the profile has moved since.
-    recipe = settings_record(
-        get_settings(args.profile, data_dir=data), tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS))
-    )
+    recipe = settings_record(get_settings(args.profile, data_dir=data), LESSON_FIELDS)
     write_result(
         name,
         {

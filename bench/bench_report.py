@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODEL_A_FIELDS, MODEL_B_FIELDS, RESULTS, ROOT, stale_fields  # noqa: E402
+from common import LESSON_FIELDS, MODEL_A_FIELDS, MODEL_B_FIELDS, RESULTS, ROOT, stale_fields  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- BEGIN RESULTS (bench_report.py) -->", "<!-- END RESULTS -->"
@@ -420,7 +420,8 @@ def section_tuning(result: dict | None) -> list[str]:
             for key, row in out.items():
                 plain, flip = row["plain"], row["flip_average"]
                 lines.append(
-                    f"| {name} | {trial['question']} | {key.upper()} (shipped {row['model']}) "
+                    f"| {name} | {trial['question']} | {key.upper()} (shipped {row['model']} as it was then, "
+                    f"{row['image_size']} px) "
                     f"| plain {plain['age_mae']:.2f} / {100 * plain['gender_accuracy']:.1f} %; flip-averaged "
                     f"{flip['age_mae']:.2f} / {100 * flip['gender_accuracy']:.1f} % | {where} |"
                 )
@@ -492,7 +493,7 @@ def notebook_timings_problem(result: dict | None, label: str) -> str:
     recipe = result["settings"].get("recipe")
     if recipe is None:
         return f"the {label} run did not record the recipe its lessons trained with"
-    moved = stale_fields(recipe, tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS)))
+    moved = stale_fields(recipe, LESSON_FIELDS)
     return f"the {label} profile has moved since this run ({'; '.join(moved)})" if moved else ""
 
 

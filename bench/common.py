@@ -199,6 +199,9 @@ MODEL_B_FIELDS = COMMON_FIELDS + (
     "transfer_weight_decay",
 )
 
+# Both recipes, each field once: what the lessons train with (bench_notebooks.py records it).
+LESSON_FIELDS = tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS))
+
 
 def jsonable(value):
     """A settings value as JSON stores it (tuples become lists, paths strings)."""
@@ -264,19 +267,23 @@ def paired_difference(first: list[float], second: list[float]) -> dict:
     return summary
 
 
+def plain_and_flipped(model, table, size: int, batch_size: int) -> tuple[object, object]:
+    """``model``'s prediction tables for the images of ``table``: plain and flip-averaged
+    (:func:`agecourse.evaluate.predict_table`), each image decoded once for both."""
+    from agecourse import evaluate as ev
+    from agecourse.data import make_dataset
+
+    images = make_dataset(table, size, batch_size).cache()
+    return ev.predict_table(model, images, table), ev.predict_table(model, images, table, flip_average=True)
+
+
 def seed_scores(model, split, size: int, batch_size: int, flip_tta: bool) -> tuple[dict, object, object]:
     """One trained seed's scores: validation and test, plain and flip-averaged, and which of the two
     is the recipe's (``flip_tta``). Returns ``(scores, test_table, flipped_test_table)``."""
     from agecourse import evaluate as ev
-    from agecourse.data import make_dataset
 
-    # Cached: each split is decoded once for its plain and its flip-averaged predictions.
-    val = make_dataset(split.val, size, batch_size).cache()
-    test = make_dataset(split.test, size, batch_size).cache()
-    val_plain = ev.evaluate_table(ev.predict_table(model, val, split.val))
-    val_flip = ev.evaluate_table(ev.predict_table(model, val, split.val, flip_average=True))
-    table = ev.predict_table(model, test, split.test)
-    flipped = ev.predict_table(model, test, split.test, flip_average=True)
+    val_plain, val_flip = (ev.evaluate_table(t) for t in plain_and_flipped(model, split.val, size, batch_size))
+    table, flipped = plain_and_flipped(model, split.test, size, batch_size)
     scores = scores_on_test(ev.evaluate_table(table), ev.evaluate_table(flipped))
     scores["validation"] = {
         "age_mae": val_plain["age"]["mae"],
@@ -306,25 +313,19 @@ def print_seed(seed: int, scores: dict, epochs: str, train_wall: float) -> None:
 def summarise_seeds(per_seed: list[dict], targets: dict) -> dict:
     """Mean ± sd over seeds of the recipe's test scores (and the plain and flip-averaged ones, and
     validation), and the targets judged on the means."""
-    summary = {
-        "test_recipe": {
-            "age_mae": mean_sd([s["scores"]["recipe"]["age_mae"] for s in per_seed]),
-            "gender_accuracy": mean_sd([s["scores"]["recipe"]["gender_accuracy"] for s in per_seed]),
-        },
-        "test_plain": {
-            "age_mae": mean_sd([s["scores"]["test"]["age_mae"] for s in per_seed]),
-            "gender_accuracy": mean_sd([s["scores"]["test"]["gender_accuracy"] for s in per_seed]),
-        },
-        "test_flip_average": {
-            "age_mae": mean_sd([s["scores"]["test_flip_average"]["age_mae"] for s in per_seed]),
-            "gender_accuracy": mean_sd([s["scores"]["test_flip_average"]["gender_accuracy"] for s in per_seed]),
-        },
-        "validation": {
-            "age_mae": mean_sd([s["scores"]["validation"]["age_mae"] for s in per_seed]),
-            "gender_accuracy": mean_sd([s["scores"]["validation"]["gender_accuracy"] for s in per_seed]),
-        },
-        "train_wall_s": mean_sd([s["training"]["train_wall_s"] for s in per_seed]),
+    where = {  # summary key -> the per-seed scores it averages
+        "test_recipe": "recipe",
+        "test_plain": "test",
+        "test_flip_average": "test_flip_average",
+        "validation": "validation",
     }
+    summary: dict = {
+        name: {
+            metric: mean_sd([s["scores"][key][metric] for s in per_seed]) for metric in ("age_mae", "gender_accuracy")
+        }
+        for name, key in where.items()
+    }
+    summary["train_wall_s"] = mean_sd([s["training"]["train_wall_s"] for s in per_seed])
     mae = summary["test_recipe"]["age_mae"]["mean"]
     accuracy = summary["test_recipe"]["gender_accuracy"]["mean"]
     longest = max(s["training"]["train_wall_s"] for s in per_seed)

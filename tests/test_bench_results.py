@@ -175,7 +175,7 @@ def test_stale_notebook_timings_are_withheld_not_published():
     base = {"data": "d", "runner": "r", "artifacts": "a", "environment": {}}
     run = {"lessons": lessons, "summary": {"ok": 1, "notebooks": 1, "total_seconds": 460.0}, "load_average": {}}
     unrecorded = run | {"settings": base}
-    fields = tuple(dict.fromkeys(common.MODEL_A_FIELDS + common.MODEL_B_FIELDS))
+    fields = common.LESSON_FIELDS
     current = common.settings_record(get_settings("cpu"), fields)
     moved = json.loads(json.dumps(current))
     moved["values"]["transfer_image_size"] = 160 if current["values"]["transfer_image_size"] != 160 else 96
@@ -187,3 +187,21 @@ def test_stale_notebook_timings_are_withheld_not_published():
     lines, _ = bench_report.section_notebooks(None, unrecorded)
     text = "\n".join(lines)
     assert "cpu timings withheld" in text and "460 s" not in text
+
+
+def test_plain_and_flipped_predictions_match_predicting_each_way(tmp_path, split_maker):
+    from agecourse import evaluate as ev
+    from agecourse.data import make_dataset
+    from agecourse.models import build_model_a
+
+    split = split_maker(tmp_path, (4, 3, 3))
+    model = build_model_a(image_size=32, filters=(4, 8))
+    plain, flipped = common.plain_and_flipped(model, split.val, 32, batch_size=2)
+    images = make_dataset(split.val, 32, 2)
+    expected_flip = ev.predict_table(model, images, split.val, flip_average=True)
+    assert plain["age_pred"].to_numpy() == pytest.approx(
+        ev.predict_table(model, images, split.val)["age_pred"].to_numpy()
+    )
+    assert flipped["age_pred"].to_numpy() == pytest.approx(expected_flip["age_pred"].to_numpy())
+    assert list(plain["path"]) == list(split.val["path"])
+    assert (plain["age_pred"] != flipped["age_pred"]).any()  # the mirror images were really predicted
