@@ -28,10 +28,13 @@ module                 what it does                                             
 ``explain``            Grad-CAM heat maps for both heads; the worst predictions          09, 11
 ``bias``               errors per group of people, and one mitigation                    12
 ``bias_results``       the real-faces bias benchmark's results file                      12
-``deploy``             read photos, detect faces, predict, draw, TensorFlow Lite         13
+``results``            benchmark results lessons read, shipped as package data           10, 12
+``deploy``             read photos, find faces, predict, draw, TensorFlow Lite           13
+``faces``              find faces (MTCNN, five landmarks), align them like the chips     13
 ``example_photos``     example photos made of synthetic faces, image file encodings      13
-``demo_app``           the ipywidgets app and the demo page's model                      13
-``course_models``      the shipped Model A / B: registry, hash-checked loading, cards    09-13
+``demo_app``           the ipywidgets app of lesson 13 and the demo page                 13
+``course_models``      the shipped Model A / B: registry, weights-only loading, cards    09-13
+``model_choice``       which model a lesson, the CLI or the demo uses, and from where    09-13
 ``job``                the end-to-end job of ``agecourse run`` / ``train``               08, 09
 ``cli``                the ``agecourse`` command line                                    all
 ``grading``            exercise checks, batch grading, reports, item analysis (package)  all
@@ -41,7 +44,9 @@ module                 what it does                                             
 The two models have the same shape: build and train from settings in :mod:`~agecourse.recipes`
 (``build_model_a_for`` / ``build_model_b_for``, ``train_model_a`` / ``train_model_b``), save and load
 with a check that the file fits the settings in :mod:`~agecourse.artifacts` (``model_path``,
-``save_model``, ``load_model``, ``get_model`` with ``"a"`` or ``"b"``).
+``save_model``, ``load_model``, ``get_model`` with ``"model-a"`` or ``"model-b"``); which one a
+lesson, the CLI or the demo uses (this runtime's, the shipped one, or a file) is
+:mod:`~agecourse.model_choice`'s decision.
 
 Importing the package is cheap: TensorFlow is imported only by the modules that need it.
 """

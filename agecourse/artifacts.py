@@ -1,25 +1,22 @@
 """Saved artifacts: the split and both trained models with their histories, so each lesson runs alone.
 
 Lesson 03 saves the split, lesson 08 Model A and lesson 10 Model B under ``settings.artifacts_dir``
-(one folder per profile and data kind). A later lesson asks for them with :func:`get_split` and
-:func:`get_model` (``get_model_a`` / ``get_model_b``), which reload what is saved when it fits the
-current settings and otherwise rebuild it quickly with the profile's recipe
-(:mod:`agecourse.recipes`), saying so.
+(one folder per profile and data kind). A later lesson asks for the split with :func:`get_split`;
+which model it uses (saved here, shipped, or trained now) is decided by
+:func:`agecourse.model_choice.for_lesson`, which calls :func:`load_saved` and :func:`get_model`.
 
-Both models are handled the same way, named ``"a"`` or ``"b"``:
+Both models are named as everywhere in the course, ``"model-a"`` and ``"model-b"``:
 
 * :func:`model_path` -- ``model_a.keras`` / ``model_b.keras``, with ``model_a_history.json`` /
   ``model_b_history.json`` beside them (:func:`history_path`);
 * :func:`save_model` / :func:`load_model` -- write and read a model and its history;
+* :func:`load_saved` -- the saved model when it fits the settings, else why not (loading it once);
 * :func:`compatibility_problem` -- why a model does not fit the settings (input size, and for Model B
-  the backbone), so a model saved before a profile changed (Model B's ``cpu`` input went from 96 to
-  160 px) is retrained instead of silently reused;
-* :func:`should_train` -- lesson 08's "train now or reuse?" decision.
+  the backbone), so a model saved before a profile changed is retrained instead of silently reused;
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
@@ -31,7 +28,8 @@ from agecourse.data import Split, load_course_data, split_dataset
 from agecourse.recipes import train_model_a, train_model_b
 from agecourse.training import load_history, save_history
 
-MODELS = {"a": "Model A", "b": "Model B"}
+MODELS = {"model-a": "Model A", "model-b": "Model B"}
+LESSONS = {"model-a": "08", "model-b": "10"}
 
 
 def get_split(settings: Settings, rebuild: bool = False, verbose: bool = True) -> Split:
@@ -57,29 +55,33 @@ def get_split(settings: Settings, rebuild: bool = False, verbose: bool = True) -
 
 
 def _name(which: str) -> str:
-    """``"Model A"`` / ``"Model B"`` for ``which`` = ``"a"`` / ``"b"``; a clear error otherwise."""
+    """``"Model A"`` / ``"Model B"`` for ``which`` = ``"model-a"`` / ``"model-b"``; a clear error otherwise."""
     if which not in MODELS:
-        raise ValueError(f"which={which!r}: use 'a' (Model A) or 'b' (Model B)")
+        raise ValueError(f"which={which!r}: use 'model-a' (Model A) or 'model-b' (Model B)")
     return MODELS[which]
 
 
 def model_path(settings: Settings, which: str) -> Path:
-    """Where Model A (``which="a"``, saved by lesson 08) or Model B (``"b"``, lesson 10) is saved:
-    ``artifacts_dir/model_a.keras`` or ``artifacts_dir/model_b.keras``."""
+    """Where Model A (``which="model-a"``, saved by lesson 08) or Model B (``"model-b"``, lesson 10) is
+    saved: ``artifacts_dir/model_a.keras`` or ``artifacts_dir/model_b.keras``."""
     _name(which)
-    return settings.artifacts_dir / f"model_{which}.keras"
+    return settings.artifacts_dir / f"{_stem(which)}.keras"
+
+
+def _stem(which: str) -> str:
+    return which.replace("-", "_")
 
 
 def history_path(settings: Settings, which: str) -> Path:
     """The training history saved beside the model: ``model_a_history.json`` / ``model_b_history.json``."""
-    return model_path(settings, which).with_name(f"model_{which}_history.json")
+    return model_path(settings, which).with_name(f"{_stem(which)}_history.json")
 
 
 def input_size(settings: Settings, which: str) -> int:
     """The image side the model takes under ``settings``: ``image_size`` for Model A,
     ``transfer_image_size`` for Model B."""
     _name(which)
-    return settings.image_size if which == "a" else settings.transfer_image_size
+    return settings.image_size if which == "model-a" else settings.transfer_image_size
 
 
 def compatibility_problem(settings: Settings, which: str, model: keras.Model) -> str:
@@ -89,7 +91,7 @@ def compatibility_problem(settings: Settings, which: str, model: keras.Model) ->
     if size != wanted:
         return f"{name} takes {size} px images but the '{settings.profile}' profile uses {wanted} px"
     backbone = f"model_b_{settings.transfer_backbone.lower()}"
-    if which == "b" and model.name.startswith("model_b_") and model.name != backbone:
+    if which == "model-b" and model.name.startswith("model_b_") and model.name != backbone:
         return f"{name} is {model.name}, but the '{settings.profile}' profile uses {settings.transfer_backbone}"
     return ""
 
@@ -110,69 +112,35 @@ def save_model(
     return path
 
 
-def _load_compatible(settings: Settings, which: str) -> tuple[keras.Model | None, str]:
-    """``(model, "")`` when a usable model is saved for ``settings``, else ``(None, reason)``."""
+def load_saved(settings: Settings, which: str) -> tuple[keras.Model | None, str]:
+    """``(model, "saved in PATH")`` when a usable Model A or B is saved for ``settings``, else
+    ``(None, reason)``: missing, unreadable, or built for other settings (see
+    :func:`compatibility_problem`). The file is read once."""
     path = model_path(settings, which)
     if not path.exists():
         return None, f"no saved {_name(which)} at {path}"
     try:
         model = keras.models.load_model(path)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, TypeError) as err:
         return None, f"{path} could not be loaded ({err})"
     problem = compatibility_problem(settings, which, model)
-    return (None, f"{path}: {problem}") if problem else (model, "")
-
-
-def saved_model_problem(settings: Settings, which: str) -> str:
-    """Why the saved Model A or B cannot be reused for ``settings`` ("" when it can): missing,
-    unreadable, or built for other settings (see :func:`compatibility_problem`)."""
-    return _load_compatible(settings, which)[1]
+    return (None, f"{path}: {problem}") if problem else (model, f"saved in {path}")
 
 
 def load_model(settings: Settings, which: str) -> tuple[keras.Model, dict[str, list[float]] | None]:
     """``(model, history)`` saved by :func:`save_model`; ``history`` is ``None`` if it was not saved.
     Raises ``FileNotFoundError`` naming the path when nothing is saved, ``ValueError`` when the saved
     model does not fit ``settings``."""
-    model, problem = _load_compatible(settings, which)
+    model, problem = load_saved(settings, which)
     if model is None:
         path = model_path(settings, which)
         if not path.exists():
-            lesson = "08" if which == "a" else "10"
-            raise FileNotFoundError(f"{path}: no saved {_name(which)} (train it in lesson {lesson} or call get_model)")
+            raise FileNotFoundError(
+                f"{path}: no saved {_name(which)} (train it in lesson {LESSONS[which]} or call get_model)"
+            )
         raise ValueError(problem)
     history = history_path(settings, which)
     return model, load_history(history) if history.exists() else None
-
-
-def retrain_requested(variable: str = "AGECOURSE_RETRAIN") -> bool:
-    """True when ``AGECOURSE_RETRAIN`` is set to 1 / true / yes: lessons then train even if a
-    model is saved. Any other non-empty value is an error, so a typo does not pass silently."""
-    value = os.environ.get(variable, "").strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise ValueError(f"{variable}={value!r}: use 1 (retrain) or 0 (reuse the saved model)")
-
-
-def should_train(settings: Settings, which: str, retrain: bool | None = None) -> tuple[bool, str]:
-    """Train now, or reuse the saved Model A or B? Returns ``(train, reason)`` (lesson 08's choice).
-
-    The ``ci`` profile always trains (it takes seconds and is what the lesson demonstrates). The
-    ``cpu`` and ``gpu`` profiles reuse a compatible saved model, because training there takes
-    minutes to hours, unless ``retrain`` is true (default: :func:`retrain_requested`).
-    """
-    _name(which)
-    if settings.profile == "ci":
-        return True, "the 'ci' profile always trains (a few seconds on synthetic faces)"
-    if retrain is None:
-        retrain = retrain_requested()
-    if retrain:
-        return True, "retraining was requested (AGECOURSE_RETRAIN=1)"
-    problem = saved_model_problem(settings, which)
-    if problem:
-        return True, problem
-    return False, f"reusing the saved {model_path(settings, which)} (set AGECOURSE_RETRAIN=1 to train again)"
 
 
 def get_model(
@@ -181,7 +149,7 @@ def get_model(
     """Model A or B for ``settings``: loaded if saved and compatible, else trained now with the
     profile's recipe (:func:`agecourse.recipes.train_model_a` / ``train_model_b``) and saved."""
     path = model_path(settings, which)
-    model, problem = (None, "retraining was requested") if retrain else _load_compatible(settings, which)
+    model, problem = (None, "retraining was requested") if retrain else load_saved(settings, which)
     if model is not None:
         if verbose:
             print(f"Loaded the saved {_name(which)} from {path}")
@@ -189,17 +157,7 @@ def get_model(
     if verbose:
         print(f"{problem}: training {_name(which)} now with the '{settings.profile}' settings.")
     split = split if split is not None else get_split(settings, verbose=verbose)
-    train = train_model_a if which == "a" else train_model_b
+    train = train_model_a if which == "model-a" else train_model_b
     model, history = train(settings, split, verbose=2 if verbose else 0)
     save_model(settings, which, model, history)
     return model
-
-
-def get_model_a(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
-    """Model A for ``settings`` (lessons 09-13): :func:`get_model` with ``which="a"``."""
-    return get_model(settings, "a", split=split, retrain=retrain, verbose=verbose)
-
-
-def get_model_b(settings: Settings, split: Split | None = None, retrain: bool = False, verbose: bool = True):
-    """Model B for ``settings`` (lessons 11-13): :func:`get_model` with ``which="b"``."""
-    return get_model(settings, "b", split=split, retrain=retrain, verbose=verbose)

@@ -25,7 +25,7 @@ import keras
 import pandas as pd
 from keras import layers
 
-from agecourse.config import detect_profile
+from agecourse.config import detect_profile, keras_home, weights_dirs
 
 # Input sizes for which Keras publishes MobileNetV2 weights (any of them loads at any input size).
 MOBILENET_V2_ROWS = (96, 128, 160, 192, 224)
@@ -215,15 +215,14 @@ def backbone_table(image_size: int = 96, alpha: float = 0.35, names: list[str] |
 
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded weights: ``$KERAS_HOME/models``, else ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME", "").strip()
-    return (Path(home).expanduser() if home else Path.home() / ".keras") / "models"
+    return keras_home() / "models"
 
 
 def weight_folders(weights_dir: str | os.PathLike | None = None) -> list[Path]:
     """Folders searched for weight files, in order: ``weights_dir``, every folder in
     ``AGECOURSE_WEIGHTS`` (separated by ``os.pathsep``), then the Keras cache."""
     folders = [Path(weights_dir).expanduser()] if weights_dir else []
-    folders += [Path(p).expanduser() for p in os.environ.get("AGECOURSE_WEIGHTS", "").split(os.pathsep) if p.strip()]
+    folders += weights_dirs()
     folders.append(keras_cache_dir())
     return folders
 

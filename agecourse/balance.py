@@ -112,9 +112,10 @@ def upsample(
     return combined.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def _scale_to_mean_one(raw: np.ndarray, max_weight: float | None) -> np.ndarray:
-    """Scale positive ``raw`` weights to mean 1; with ``max_weight``, clip the largest at that
-    value and scale the others up so the mean stays exactly 1 (no weight exceeds the clip)."""
+def scale_to_mean_one(raw: np.ndarray, max_weight: float | None) -> np.ndarray:
+    """Scale positive ``raw`` weights to mean 1 (the loss keeps its scale); with ``max_weight``,
+    clip the largest at that value and scale the others up so the mean stays exactly 1 (no weight
+    exceeds the clip). :func:`band_weights` and :func:`add_group_weights` finish with it."""
     weights = raw / raw.mean()
     if max_weight is None or weights.max() <= max_weight:
         return weights
@@ -151,7 +152,7 @@ def band_weights(
     counts = counts[counts > 0]
     per_band = (1.0 / counts.astype(float)) ** power
     raw = bands.astype(str).map(per_band).to_numpy(dtype=float)
-    weights = _scale_to_mean_one(raw, max_weight)
+    weights = scale_to_mean_one(raw, max_weight)
     table = pd.Series(weights, index=bands.astype(str).to_numpy()).groupby(level=0).first()
     return table.reindex(counts.index.astype(str)).rename("weight")
 
@@ -225,7 +226,7 @@ def add_group_weights(
         if (existing <= 0).any() or not np.isfinite(existing).all():
             raise ValueError(f"the {column!r} column must hold positive finite weights to combine with")
         raw = raw * existing
-    return images.assign(**{column: _scale_to_mean_one(raw, max_weight)})
+    return images.assign(**{column: scale_to_mean_one(raw, max_weight)})
 
 
 def weight_shares(
@@ -262,6 +263,33 @@ def compare(
     shares = [c for c in result.columns if str(c).endswith("(weight share)")]
     result[shares] = result[shares].round(3)
     return result.astype({c: "int64" for c in result.columns if c not in shares})
+
+
+# --- a short training that shows what balancing does (lesson 04; lesson 12's remedy) -------------
+
+QUICK_EPOCHS = 8  # epochs of each short run (fewer when the profile trains fewer)
+QUICK_BUDGET_S = 60.0  # and at most this many seconds of training per run, in every profile
+
+
+def quick_recipe(settings):
+    """``(settings, time_budget_s)`` for a short Model A run that lessons 04 and 12 train twice side by
+    side (plain and balanced, same seed): the profile's recipe with at most :data:`QUICK_EPOCHS` epochs
+    and :data:`QUICK_BUDGET_S` seconds per run. In the ``ci`` profile the network is also smaller
+    (32 px, filters 8-16-32), so each run takes seconds; it then barely beats predicting the mean
+    age, and balancing shows as a shift of the errors between age bands, which is what it does."""
+    quick = settings.replace(epochs=min(settings.epochs, QUICK_EPOCHS))
+    if settings.profile == "ci":
+        quick = quick.replace(image_size=32, model_filters=(8, 16, 32), dense_units=32)
+    return quick, QUICK_BUDGET_S
+
+
+def describe_quick(quick, budget_s: float) -> str:
+    """One line on what :func:`quick_recipe`'s run trains and its time limit, printed before training."""
+    return (
+        f"Each run: Model A at {quick.image_size} px, filters {'-'.join(map(str, quick.model_filters))}, "
+        f"at most {quick.epochs} epochs or {budget_s:.0f} s of training, seed {quick.seed} "
+        f"('{quick.profile}' profile)."
+    )
 
 
 def plot_balance(

@@ -29,7 +29,6 @@ import pandas as pd
 import seaborn as sns
 
 from agecourse.data import GENDERS, RACES, age_band
-from agecourse.recipes import train_model_a
 
 POSITIVE_GENDER = 1  # female is the positive class of every FPR / FNR in this module
 MIN_GROUP_SIZE = 30  # groups with fewer images are flagged unreliable
@@ -510,18 +509,6 @@ def plot_group_intervals(tables: dict[str, pd.DataFrame], metric: str = "gender_
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def train_with_table(
-    settings, split, train_images: pd.DataFrame, sample_weight: str | None = None, verbose: int | str = "auto"
-):
-    """Train Model A exactly as :func:`agecourse.recipes.train_model_a` does (same seed, recipe,
-    epochs, callbacks) but on a changed training table: re-sampled rows, or the same rows with a
-    ``sample_weight`` column (lesson 04's :mod:`agecourse.balance`).
-
-    Validation and test stay as they are. Returns ``(model, history)``.
-    """
-    return train_model_a(settings, split, verbose=verbose, train_images=train_images, sample_weight=sample_weight)
 
 
 # --- plots ------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The real-faces bias benchmark that lesson 12 reads: ``bench/results/bias.json``.
+"""The real-faces bias benchmark that lesson 12 reads, shipped with the package (``agecourse/results/bias.json``).
 
 Introduced in lesson 12 (bias analysis). ``bench/bench_bias.py`` trains Model A twice on the real
 UTKFace sample -- arm ``"a"`` with lesson 04's age-band weights, arm ``"b"`` with those weights times
 a race x gender balance (:func:`agecourse.balance.add_group_weights`) -- and records every group's
 metrics with 95 % bootstrap intervals (:func:`agecourse.bias.group_intervals`) and the paired
-before/after changes (:func:`agecourse.bias.paired_group_changes`). :func:`load` finds the file,
+before/after changes (:func:`agecourse.bias.paired_group_changes`). ``scripts/write_package_data.py``
+copies the file into the package, so :func:`load` reads it offline from any install;
 :func:`groups` and :func:`changes` turn its parts into tables.
 """
 
@@ -13,42 +14,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pandas as pd
 
-from agecourse.notebook import COURSE_REF, COURSE_REPO
-
-BENCHMARK_FILE = "bench/results/bias.json"
+from agecourse import results as shipped_results
 
 
-def load(path: str | os.PathLike | None = None, download: bool = True) -> dict:
-    """The real-faces bias benchmark (``bench/bench_bias.py``) that lesson 12 reads.
-
-    Looks at ``path`` if given, else at ``bench/results/bias.json`` in this checkout of the course;
-    where the package was installed without the repository (Colab), it downloads the file of the
-    course's own version from GitHub (``download=False`` to forbid that). Raises
-    ``FileNotFoundError`` naming the places it tried.
-    """
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.exists():
-            raise FileNotFoundError(f"{file}: no bias benchmark results there (run bench/bench_bias.py)")
-        return _parse(file.read_text(encoding="utf-8"), str(file))
-    local = Path(__file__).resolve().parents[1] / BENCHMARK_FILE
-    if local.exists():
-        return _parse(local.read_text(encoding="utf-8"), str(local))
-    if not download:
-        raise FileNotFoundError(f"{local}: no bias benchmark results (run bench/bench_bias.py)")
-
-    url = f"https://raw.githubusercontent.com/{COURSE_REPO}/{COURSE_REF}/{BENCHMARK_FILE}"
-    try:
-        with urlopen(url, timeout=30) as response:
-            text = response.read().decode("utf-8")
-    except (URLError, OSError) as err:
-        raise FileNotFoundError(f"no bias benchmark results at {local} and {url} failed ({err})") from err
-    return _parse(text, url)
+def load(path: str | os.PathLike | None = None) -> dict:
+    """The real-faces bias benchmark (``bench/bench_bias.py``) that lesson 12 reads: the copy shipped
+    in the package, or the file at ``path`` (for example a fresh ``bench/results/bias.json``).
+    Raises ``FileNotFoundError`` naming the file when it is missing, ``ValueError`` when it is not a
+    bias benchmark result. Nothing is downloaded."""
+    file = Path(path).expanduser() if path is not None else shipped_results.path("bias")
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no bias benchmark results there (run bench/bench_bias.py)")
+    return _parse(file.read_text(encoding="utf-8"), str(file))
 
 
 def _parse(text: str, where: str) -> dict:

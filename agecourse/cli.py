@@ -25,20 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import re
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
-from agecourse import __version__, course_models
+from agecourse import __version__
 from agecourse import evaluate as ev
 from agecourse.archive import UnsafeArchiveError
-from agecourse.config import get_settings
-from agecourse.data import check_images, describe, load_utkface, make_dataset
+from agecourse.config import env_flag, get_settings
+from agecourse.data import describe, load_utkface
 from agecourse.download import SOURCES, DownloadError, SourceFailedWarning, fetch, fetch_if_needed, source_from_url
 from agecourse.grading import add_grade_arguments, cmd_grade
 from agecourse.synthetic import make_synthetic_faces
@@ -56,45 +51,17 @@ class UserError(Exception):
 
 
 def debug_mode() -> bool:
-    """True when ``AGECOURSE_DEBUG`` is set to a non-empty value other than ``0``: tracebacks and
+    """True when ``AGECOURSE_DEBUG=1`` (:func:`agecourse.config.env_flag`): tracebacks and
     TensorFlow's own log lines are shown."""
-    return os.environ.get("AGECOURSE_DEBUG", "").strip() not in ("", "0")
+    return env_flag("AGECOURSE_DEBUG")
 
 
 def quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up lines reaching the terminal (unless :func:`debug_mode`).
+    """Import TensorFlow without its start-up lines (:func:`agecourse.notebook.quiet_tensorflow`,
+    which the lessons' setup uses too), unless :func:`debug_mode`."""
+    from agecourse.notebook import quiet_tensorflow as quiet  # lazy: matplotlib, only when a command needs TensorFlow
 
-    TensorFlow's C++ core writes notes on oneDNN, missing CUDA drivers and CPU instructions straight
-    to the process's stderr while it loads and finds its devices, before its logging is set up, so
-    ``TF_CPP_MIN_LOG_LEVEL`` alone does not silence them all. They are captured into a temporary file
-    during the import and the device search and shown only if these fail. Afterwards C++ messages
-    below errors and absl's and TensorFlow's Python logs below errors are switched off. Call it before
-    anything imports TensorFlow; later calls do nothing.
-    """
-    if debug_mode() or "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            # lazy: TensorFlow is imported here, with stderr captured, so that its start-up lines stay quiet
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # loads the device drivers, which log as they start
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.get_logger().setLevel("ERROR")
+    quiet(show=debug_mode())
 
 
 def _positive_int(text: str) -> int:
@@ -138,44 +105,10 @@ def _settings(args: argparse.Namespace):
 DEFAULT_MODEL = "model-b"
 
 
-def _names_a_shipped_model(text: str) -> bool:
-    """``model-a``, ``model-b`` and the like: a shipped model's name, known or not."""
-    return course_models.is_name(text) or re.fullmatch(r"model-[a-z]", text) is not None
-
-
-def load_any_model(spec: str | os.PathLike):
-    """A model from a shipped name (``model-a``, ``model-b``: loaded with its SHA-256 checked by
-    :func:`agecourse.course_models.load`) or from a ``.keras`` file."""
-    if _names_a_shipped_model(str(spec)) and not Path(spec).exists():
-        return course_models.load(str(spec))
-    # lazy: deploy and job import TensorFlow (seconds), so the commands import them when they run and
-    # `agecourse --help` and the data commands start without TensorFlow
-    from agecourse.deploy import load_model
-
-    return load_model(spec)
-
-
 def _looks_like_model(text: str) -> bool:
-    return _names_a_shipped_model(text) or text.lower().endswith(".keras")
+    from agecourse.model_choice import names_a_model  # lazy: it imports TensorFlow
 
-
-def split_rows(split_csv: str | os.PathLike, rows: str):
-    """File names of the ``rows`` part (``train``, ``val``, ``test`` or ``all``) of a saved split
-    (:meth:`agecourse.data.Split.save` or ``bench/train_course_models.py``'s file-names-only CSV)."""
-    path = Path(split_csv).expanduser()
-    if not path.is_file():
-        raise UserError(f"{path}: no such split file")
-    try:
-        table = pd.read_csv(path, dtype={"path": str})
-    except (ValueError, pd.errors.ParserError) as err:
-        raise UserError(f"{path}: not a readable split CSV ({err})") from err
-    if not {"path", "part"} <= set(table.columns):
-        raise UserError(f"{path}: not a saved split (needs 'path' and 'part' columns)")
-    if rows != "all":
-        table = table[table["part"] == rows]
-    if table.empty:
-        raise UserError(f"{path}: has no {rows!r} rows")
-    return set(table["path"].map(lambda p: Path(p).name))
+    return names_a_model(text) or text.lower().endswith(".keras")
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -245,7 +178,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run`` / ``train``: load, split, train Model A, evaluate on the test split, write files."""
-    from agecourse.job import run_main  # lazy: TensorFlow (see load_any_model)
+    from agecourse.job import run_main  # lazy: TensorFlow (see _looks_like_model)
 
     settings = _settings(args)
     print(f"Profile '{settings.profile}', data: {settings.data_label}")
@@ -255,84 +188,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_folder(
-    model_path: str | os.PathLike,
-    data: str | os.PathLike,
-    batch_size: int = 64,
-    split: str | os.PathLike | None = None,
-    rows: str = "test",
-) -> dict:
-    """Metrics of a model (a ``.keras`` file or a shipped name such as ``model-b``) on every usable
-    UTKFace-named image of a folder or archive, or, with ``split``, only on the images of that
-    saved split's ``rows`` part (matched by file name; every one must be in ``data``).
-
-    The numbers are :func:`agecourse.evaluate.evaluate_table` of
-    :func:`agecourse.evaluate.predict_table`, exactly what lesson 09 shows. Files that cannot be
-    used (malformed names, undecodable images) are counted and listed under ``data.rejects``.
-    """
-    from agecourse.deploy import input_size  # lazy: TensorFlow (see load_any_model)
-
-    model = load_any_model(model_path)
-    if split is None:
-        loaded = load_utkface(data)
-    else:
-        wanted = split_rows(split, rows)
-        loaded = load_utkface(data, check=False)
-        names = loaded.images["path"].map(lambda p: Path(p).name)
-        missing = wanted - set(names)
-        if missing:
-            example = sorted(missing)[0]
-            raise UserError(
-                f"{data}: {len(missing)} of the {len(wanted)} {rows!r} files of {split} are not there (e.g. {example})"
-            )
-        good, bad, converted = check_images(loaded.images[names.isin(wanted)].reset_index(drop=True))
-        loaded.images, loaded.converted = good, converted
-        loaded.rejects = pd.concat([loaded.rejects, bad], ignore_index=True) if len(bad) else loaded.rejects
-        loaded.source = f"{loaded.source}, the {len(wanted)} {rows!r} rows of {split}"
-    if len(loaded.images) == 0:
-        raise UserError(f"{data}: no usable UTKFace-named images ({len(loaded.rejects)} files rejected)")
-    height, width = input_size(model)
-    if height != width:
-        raise UserError(f"{model_path}: expects {width}x{height} images; course models take square images")
-    with warnings.catch_warnings():
-        # Keras warns "Your input ran out of data" at the end of any finite tf.data stream whose
-        # length it cannot know in advance (ours skips undecodable files); nothing is wrong.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        table = ev.predict_table(model, make_dataset(loaded.images, height, batch_size=batch_size), loaded.images)
-    metrics = ev.evaluate_table(table)
-    metrics["data"] = {
-        "source": loaded.source,
-        "accepted": len(loaded.images),
-        "rejected": len(loaded.rejects),
-        "converted": loaded.converted,
-        "rejects": loaded.rejects[["file", "reason"]].to_dict(orient="records"),
-    }
-    metrics["model"] = str(model_path)
-    return metrics
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``evaluate``: metrics of a saved model on a folder or archive of UTKFace-named images."""
+    """``evaluate``: metrics of a model (a ``.keras`` file or a shipped name) on a folder or archive
+    of UTKFace-named images, scored with the model's recipe (:func:`agecourse.evaluate.evaluate_folder`)."""
+    from agecourse.model_choice import for_cli  # lazy: TensorFlow (see _looks_like_model)
+
     if not Path(args.data).expanduser().exists():
         raise UserError(f"{args.data}: no such file or folder (pass a folder, .zip or .tar.gz of UTKFace images)")
     if args.rows != "test" and not args.split:
         raise UserError("--rows needs --split (a saved split CSV)")
-    metrics = evaluate_folder(args.model, args.data, batch_size=args.batch_size, split=args.split, rows=args.rows)
+    chosen = for_cli(args.model)
+    metrics = ev.evaluate_folder(
+        chosen.model, chosen.settings, args.data, batch_size=args.batch_size, split=args.split, rows=args.rows
+    )
+    metrics["model"] = str(args.model)
     if args.out:
         ev.save_metrics(json_ready(metrics), Path(args.out) / "metrics.json")
     if args.json:
         _print_json(metrics)
         return 0
     data = metrics["data"]
+    print(f"Model: {chosen.source}")
     print(f"{data['accepted']} images accepted, {data['rejected']} rejected ({data['source']})")
     for row in data["rejects"][:10]:
         print(f"  rejected {row['file']}: {row['reason']}")
     if data["rejected"] > 10:
         print(f"  ... and {data['rejected'] - 10} more (see --json)")
-    print(
-        f"age MAE {metrics['age']['mae']:.2f}, RMSE {metrics['age']['rmse']:.2f}, "
-        f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} images"
-    )
+    print(f"{ev.score_line(metrics)}, RMSE {metrics['age']['rmse']:.2f}; {metrics['recipe']}")
     for band, row in metrics["per_age_band"].items():
         print(f"  {band:>6}: n={row['count']:<5} MAE {row['age_mae']:.2f}")
     if args.out:
@@ -346,11 +228,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``predict``: age and gender of every face in each image.
 
-    Each image that cannot be used gets one line on stderr (no face, not an image, too small,
-    missing file) and the others go on. Exit status 0 when at least one image was predicted,
-    1 when none was, 2 for a model that cannot be loaded.
+    Each image that cannot be used gets one line on stderr (no face, a face too small, not an image,
+    too small or too large an image, missing file) and the others go on. Exit status 0 when at least
+    one image was predicted, 1 when none was, 2 for a model that cannot be loaded.
     """
-    from agecourse.deploy import predict_many, save_outputs  # lazy: TensorFlow (see load_any_model)
+    from agecourse.deploy import predict_many, save_outputs  # lazy: TensorFlow (see _looks_like_model)
 
     if args.gradcam and not args.out:
         raise UserError("--gradcam writes heat maps as pictures: add --out DIR")
@@ -365,8 +247,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"no images to predict (the only argument, {items[0]}, names a model)")
     if model_spec == DEFAULT_MODEL and args.model is None and not args.json:
         print(f"Using the shipped {DEFAULT_MODEL} (trained on real UTKFace faces; pass a model to use another)")
-    model = load_any_model(model_spec)
-    results = predict_many(model, images, detect=not args.no_detect, gradcam=args.gradcam)
+    from agecourse.model_choice import for_cli
+
+    chosen = for_cli(model_spec)
+    # Faces are found with MTCNN and aligned like the training chips (agecourse.deploy.predict_faces);
+    # the detector's thresholds and minimum face size come from the settings.
+    results = predict_many(
+        chosen.model, images, detect=not args.no_detect, gradcam=args.gradcam, settings=chosen.settings
+    )
     written: dict[str, list[str]] = {}
     if args.out:
         for index, result in enumerate(results):
@@ -491,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_tensorflow()
     try:
         with warnings.catch_warnings():
-            # A harmless Keras note at the end of every finite tf.data stream (see evaluate_folder).
+            # Keras warns "Your input ran out of data" at the end of any finite tf.data stream whose
+            # length it cannot know in advance (ours skip undecodable files); nothing is wrong.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
             return args.func(args)
     except (UserError, OSError, UnsafeArchiveError, DownloadError, ValueError) as err:

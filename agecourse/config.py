@@ -25,12 +25,13 @@ import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 PROFILES = ("ci", "cpu", "gpu")
+FINETUNE_LAYERS = 60  # Model B on images: backbone layers its phase 2 unfreezes, unless a profile says otherwise
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ class Settings:
     ``flip_tta`` (test-time augmentation) makes evaluation average each prediction over the face and
     its mirror image (:func:`agecourse.evaluate.predict_table` with ``flip_average=True``): twice the
     prediction cost, no training cost. The benchmarks score both ways and headline the profile's.
+
+    ``transfer_finetune_layers`` is how many backbone layers Model B's phase 2 unfreezes when it
+    trains on images (on cached views, every backbone layer above ``transfer_cut``).
+
+    ``lesson_budget_s`` is how long lessons 08 and 10 train (the ``cpu`` profile's lessons fit a
+    Binder session that way; each lesson compares its short run with the shipped model, which is the
+    full recipe's result); ``None`` trains the full recipe, which ``AGECOURSE_FULL_RECIPE=1`` asks for.
+    The benchmarks, ``agecourse run`` and retraining (``retrain``) always train the full recipe.
 
     ``max_images`` keeps a seeded sample stratified by age band x gender when a dataset is larger
     (the ``cpu`` profile's 8,000 keep the full 23,708-face UTKFace within Binder's ~2 GB and a
@@ -111,7 +120,26 @@ class Settings:
     lr_schedule: str = "plateau"
     cache: str | None = None
     flip_tta: bool = False
-    extra: dict = field(default_factory=dict)
+    transfer_finetune_layers: int = FINETUNE_LAYERS
+    # How long lessons 08 and 10 train, in seconds: None runs the full recipe (as the shipped models
+    # were trained); AGECOURSE_FULL_RECIPE=1 sets None in every profile.
+    lesson_budget_s: float | None = None
+    # AGECOURSE_RETRAIN: lessons train now even when a model is saved (or shipped).
+    retrain: bool = False
+    # AGECOURSE_USE_SHIPPED: lessons 09-13 use the shipped models even in the ci profile (what a fresh
+    # Colab runtime does: scripts/colab_check.py runs them so).
+    use_shipped: bool = False
+    # AGECOURSE_DEMO_MODEL: a .keras file the demo page runs instead of the shipped model.
+    demo_model: str | None = None
+    # AGECOURSE_ARTIFACTS: where lessons save splits and models (read once, in get_settings).
+    artifacts_root: Path = Path("artifacts")
+    # Faces in photos (agecourse.faces: lesson 13, `agecourse predict`, the demo): MTCNN's three stage
+    # thresholds (P-Net, R-Net, O-Net; the first two are MTCNN's own defaults) and the smallest face
+    # (box side, px of the photo as read) that is predicted; smaller faces are refused as too small.
+    # Chosen on validation-split scenes by bench/bench_photo.py --split val (results/photo_val.json,
+    # "chosen", with its rule): below 128 px the photo path lost more than 0.3 years of MAE.
+    face_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    face_min_side: int = 128
     data_note: str = ""
 
     @property
@@ -126,10 +154,9 @@ class Settings:
 
     @property
     def artifacts_dir(self) -> Path:
-        """Where lessons save and reload splits and models: ``AGECOURSE_ARTIFACTS`` or
-        ``./artifacts``, one sub-folder per profile and data kind so they never mix."""
-        root = Path(os.environ.get("AGECOURSE_ARTIFACTS", "artifacts")).expanduser()
-        return root / f"{self.profile}-{'synthetic' if self.uses_synthetic else 'utkface'}"
+        """Where lessons save and reload splits and models: ``artifacts_root`` (``AGECOURSE_ARTIFACTS``,
+        else ``./artifacts``), one sub-folder per profile and data kind so they never mix."""
+        return self.artifacts_root / f"{self.profile}-{'synthetic' if self.uses_synthetic else 'utkface'}"
 
     def replace(self, **changes) -> Settings:
         """Return a copy with some fields changed (a frozen dataclass cannot be edited in place)."""
@@ -205,6 +232,10 @@ _BASE: dict[str, dict] = {
         patience=24,
         lr_patience=1,
         cache="memory",
+        # Lessons 08 and 10 train for 4 minutes each (Model A's full recipe takes about 9 on two idle
+        # cores, Model B's about 11, bench/README.md), so that every lesson fits 10 minutes of a Binder
+        # session; AGECOURSE_FULL_RECIPE=1 trains the full recipe.
+        lesson_budget_s=240.0,
     ),
     "gpu": dict(
         image_size=128,
@@ -255,12 +286,13 @@ def detect_profile() -> str:
     return "gpu" if gpu_available() else "cpu"
 
 
-def data_dir_from_env() -> Path | None:
-    """The real-data location from ``AGECOURSE_DATA``, or ``None`` (unset, or ``synthetic``)."""
+def data_from_env() -> tuple[bool, Path | None]:
+    """What ``AGECOURSE_DATA`` asks for: ``(set, folder)``. ``set`` is False when the variable is
+    unset or empty; ``folder`` is ``None`` when it is ``synthetic`` (never look for real faces)."""
     value = os.environ.get("AGECOURSE_DATA", "").strip()
-    if not value or value.lower() == SYNTHETIC:
-        return None
-    return Path(value).expanduser()
+    if not value:
+        return False, None
+    return True, None if value.lower() == SYNTHETIC else Path(value).expanduser()
 
 
 SYNTHETIC = "synthetic"  # AGECOURSE_DATA=synthetic: never look for or download real faces
@@ -280,14 +312,19 @@ def auto_fetch_enabled(profile: str) -> bool:
     profile, unless ``AGECOURSE_AUTO_FETCH=0``; never in ``ci``."""
     if profile == "ci":
         return False
-    value = os.environ.get("AGECOURSE_AUTO_FETCH", "").strip().lower()
-    if value in ("0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    if value:
-        raise ValueError(f"AGECOURSE_AUTO_FETCH={value!r}: use 1 (download UTKFace when needed) or 0 (never)")
-    return profile == "gpu" or in_colab()
+    return env_flag("AGECOURSE_AUTO_FETCH", default=profile == "gpu" or in_colab())
+
+
+def weights_dirs() -> list[Path]:
+    """The folders ``AGECOURSE_WEIGHTS`` names (separated by ``os.pathsep``) where ImageNet weight
+    files are looked for before the Keras cache (:func:`agecourse.backbones.weight_folders`)."""
+    return [Path(p).expanduser() for p in os.environ.get("AGECOURSE_WEIGHTS", "").split(os.pathsep) if p.strip()]
+
+
+def keras_home() -> Path:
+    """Keras's own folder: ``KERAS_HOME``, else ``~/.keras`` (downloaded weights go to its ``models``)."""
+    home = os.environ.get("KERAS_HOME", "").strip()
+    return Path(home).expanduser() if home else Path.home() / ".keras"
 
 
 UTKFACE_POINTER = "utkface.json"  # written into the cache by agecourse.download.fetch
@@ -318,8 +355,8 @@ def choose_data(profile: str) -> tuple[Path | None, str]:
     setup cells and the CLI then call :func:`agecourse.download.fetch_if_needed`, which downloads
     UTKFace in Colab and the ``gpu`` profile (:func:`auto_fetch_enabled`).
     """
-    if os.environ.get("AGECOURSE_DATA", "").strip():
-        path = data_dir_from_env()
+    asked, path = data_from_env()
+    if asked:
         return path, "" if path else "synthetic faces, as AGECOURSE_DATA=synthetic asks"
     if profile == "ci":
         return None, ""
@@ -329,6 +366,55 @@ def choose_data(profile: str) -> tuple[Path | None, str]:
     if auto_fetch_enabled(profile):
         return None, "synthetic faces until UTKFace is downloaded (lesson setup and the CLI do that on first use)"
     return None, f"using synthetic faces (not real people); {HOW_TO_GET_REAL_FACES}"
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """An on/off environment variable: ``1``/``true``/``yes`` or ``0``/``false``/``no`` (any case);
+    unset or empty gives ``default``. Any other value is an error naming the variable, so a typo does
+    not pass silently."""
+    value = os.environ.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{name}={value!r}: use 1 (on) or 0 (off)")
+
+
+def recipe_settings(profile: str, **fields) -> Settings:
+    """A profile's recipe as :class:`Settings` with ``fields`` changed, without looking for data or
+    reading the environment (synthetic faces): what a shipped model's architecture is rebuilt from
+    (:func:`agecourse.course_models.build`)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    values = dict(_BASE[profile])
+    values.update(fields)
+    return Settings(profile=profile, **values)
+
+
+def environment_fields() -> dict:
+    """The :class:`Settings` fields the environment sets (read here and nowhere else):
+
+    * ``AGECOURSE_RETRAIN`` (flag) -> ``retrain``: lessons train now even when a model is saved or shipped;
+    * ``AGECOURSE_USE_SHIPPED`` (flag) -> ``use_shipped``: lessons 09-13 use the shipped models, also in ``ci``;
+    * ``AGECOURSE_FULL_RECIPE`` (flag) -> ``lesson_budget_s = None``: lessons 08 and 10 train the full recipe;
+    * ``AGECOURSE_DEMO_MODEL`` -> ``demo_model``: a ``.keras`` file the demo page runs;
+    * ``AGECOURSE_ARTIFACTS`` -> ``artifacts_root``: where lessons save splits and models.
+
+    The profile (``AGECOURSE_PROFILE``), the data (``AGECOURSE_DATA``, ``AGECOURSE_DATA_DIR``,
+    ``AGECOURSE_AUTO_FETCH``) and the weights (``AGECOURSE_WEIGHTS``) are read by the functions of
+    this module that choose them.
+    """
+    fields: dict = {
+        "retrain": env_flag("AGECOURSE_RETRAIN"),
+        "use_shipped": env_flag("AGECOURSE_USE_SHIPPED"),
+        "demo_model": os.environ.get("AGECOURSE_DEMO_MODEL", "").strip() or None,
+        "artifacts_root": Path(os.environ.get("AGECOURSE_ARTIFACTS", "").strip() or "artifacts").expanduser(),
+    }
+    if env_flag("AGECOURSE_FULL_RECIPE"):
+        fields["lesson_budget_s"] = None
+    return fields
 
 
 def get_settings(profile: str | None = None, data_dir: str | Path | None = None, **overrides) -> Settings:
@@ -350,6 +436,7 @@ def get_settings(profile: str | None = None, data_dir: str | Path | None = None,
     if data_dir is None and profile != "ci":
         data_dir, note = choose_data(profile)
     values = dict(_BASE[profile])
+    values.update(environment_fields())
     values.update(overrides)
     values.setdefault("data_note", note)
     return Settings(profile=profile, data_dir=Path(data_dir) if data_dir else None, **values)

@@ -1,56 +1,25 @@
 """The demo app of lesson 13 and of the Voila page (``demo/app.ipynb``): an ipywidgets app that boxes
-every face of an uploaded photo with its predicted age and gender and shows Grad-CAM heat maps, and the
-choice of which model it runs (:func:`demo_model`).
+every face of an uploaded photo with its predicted age and gender and shows Grad-CAM heat maps. Which
+model it runs is :func:`agecourse.model_choice.for_demo`'s choice.
 """
 
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import ipywidgets as widgets
 import keras
 import numpy as np
 from PIL import Image
 
-from agecourse import artifacts
-from agecourse.config import Settings, get_settings
 from agecourse.deploy import (
     DeployError,
     FacePrediction,
     draw_faces,
     face_overlays,
-    load_model,
     predict_faces,
     read_image,
 )
-
-
-def demo_model(settings: Settings | None = None, path: str | os.PathLike | None = None, verbose: bool = False):
-    """The model for the demo page and the app: ``(model, description)``.
-
-    Looks, in order, for ``path``, the ``AGECOURSE_DEMO_MODEL`` environment variable, then the
-    saved Model B and Model A of the current profile when they fit its settings
-    (:func:`agecourse.artifacts.saved_model_problem`). With none of them it trains a small Model A in
-    the ``ci`` profile (synthetic faces, seconds to a minute on a CPU, saved for the next start) and
-    the description says that its predictions mean nothing.
-    """
-    settings = settings or get_settings()
-    chosen = path or os.environ.get("AGECOURSE_DEMO_MODEL")
-    if chosen:  # asked for explicitly: a missing file is an error, not a reason to fall back
-        return load_model(chosen), f"{Path(chosen).name} (from {chosen})"
-    for which in ("b", "a"):
-        if not artifacts.saved_model_problem(settings, which):
-            saved = artifacts.model_path(settings, which)
-            return load_model(saved), f"{artifacts.MODELS[which]} trained in the '{settings.profile}' profile ({saved})"
-    small = get_settings("ci")
-    model = artifacts.get_model(small, "a", verbose=verbose)
-    return model, (
-        f"a small Model A trained for {small.epochs} epochs on synthetic faces in the 'ci' profile, because no "
-        "trained model was found: it shows how the app works, its ages and genders mean nothing. Train one "
-        "with lesson 08 or 10 (or the agecourse run command) or set AGECOURSE_DEMO_MODEL to a .keras file."
-    )
 
 
 def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, about: str = "", example=None):
@@ -114,9 +83,10 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, abou
         return faces
 
     def on_upload(change) -> None:
-        files = change["new"]
-        if files:
-            analyse(files[0]["content"], files[0]["name"])
+        files = uploaded_files(change["new"])
+        if files:  # one file at a time (multiple=False); the last one is the newest
+            name, content = files[-1]
+            analyse(content, name)
 
     upload.observe(on_upload, names="value")
     controls = [upload, detect_box, gradcam_box]
@@ -131,6 +101,21 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, abou
     app = widgets.VBox(parts)
     app.analyse = analyse
     return app
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, content)`` of each file in a ``FileUpload`` value, in either ipywidgets' shape:
+
+    * ipywidgets 8: a tuple of dicts with ``name``, ``type``, ``size``, ``content`` (a memoryview)
+      and ``last_modified``;
+    * ipywidgets 7 (Colab's): a dict ``{name: {"metadata": {"name", "type", "size", ...},
+      "content": bytes}}``.
+    """
+    if isinstance(value, dict):  # ipywidgets 7
+        return [
+            (str(entry.get("metadata", {}).get("name", name)), bytes(entry["content"])) for name, entry in value.items()
+        ]
+    return [(str(entry["name"]), bytes(entry["content"])) for entry in value or ()]
 
 
 def _png_bytes(image) -> bytes:

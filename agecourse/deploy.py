@@ -5,30 +5,32 @@ draw, export to TensorFlow Lite. (The widget app is :mod:`agecourse.demo_app`, t
 Introduced in lesson 13 (deploy); ``agecourse predict`` is a thin wrapper around
 :func:`predict_many`.
 
-A model trained on UTKFace has only ever seen *chips*: faces aligned and cropped so that the face
-fills most of a square. A holiday photo is not a chip, so :func:`predict_faces` first turns each face
-in it into one:
+A model trained on UTKFace has only ever seen *chips*: 200 x 200 px faces, aligned (eyes level, the
+face at one scale and position). A holiday photo is not a chip, so :func:`predict_faces` first turns
+each face in it into one:
 
 1. **read** the image from a path, bytes, a PIL image or an array; apply the EXIF orientation
-   (phones store portraits sideways plus a tag), and convert grayscale / RGBA / CMYK / palette to
-   RGB (transparent pixels become white);
-2. **detect** faces with OpenCV's bundled Haar cascade (frontal faces). Haar misses faces that touch
-   the image border, which is every UTKFace chip: it finds far more of them once the image is padded
-   with replicated edge pixels (``bench/bench_detect.py`` counts both on real chips; lesson 13 quotes
-   its counts). So the image is always padded before detection and the boxes mapped back;
-3. **crop** like UTKFace: on real chips the Haar box is about 1.03 times the chip's side and its
-   centre sits 8 % of the side above the chip's centre, so the crop is a square of
-   ``CHIP_SIDE_PER_BOX`` times the box, moved down by ``CHIP_CENTRE_BELOW_BOX`` of its side; parts
-   outside the photo are filled by replicating the edge, then the crop is resized to the model's
-   input exactly as in training (:func:`agecourse.data.decode_and_resize`);
+   (phones store portraits sideways plus a tag), convert grayscale / RGBA / CMYK / palette / 16-bit
+   to RGB (transparent pixels become white), and scale it down to at most ``MAX_PHOTO_SIDE`` px on
+   its longer side (JPEGs are decoded at a reduced size straight away, so a 100-megapixel photo
+   never sits in memory at full size; other formats over ``MAX_PIXELS`` are refused);
+2. **find** faces with MTCNN (:func:`agecourse.faces.find_faces`: a box, a confidence and five
+   landmarks per face; thresholds ``Settings.face_thresholds``); faces smaller than
+   ``Settings.face_min_side`` px are not predicted;
+3. **align** each face onto the template of the training chips (:func:`agecourse.faces.align_face`:
+   a similarity transform from the eye and mouth landmarks), giving a 200 x 200 chip, then resize it
+   to the model's input exactly as training resizes a chip (:func:`to_model_input`);
 4. **predict** age and the probability of "female" for all faces in one batch, optionally with a
    Grad-CAM heat map per face (:mod:`agecourse.explain`).
 
-With ``detect=False`` the whole image is treated as one face (for images that are already chips).
+With ``detect=False`` the whole image is treated as one face (for images that are already chips);
+with ``align=False`` each face is cut as a square around its box (:func:`chip_box`) instead of being
+aligned (for comparison: ``bench/bench_photo.py`` measures both).
 
 Problems raise a :class:`DeployError` (a ``ValueError``) subclass whose message names the file:
-:class:`ImageNotFound`, :class:`NotAnImage`, :class:`ImageTooSmall`, :class:`NoFaceFound`,
-:class:`ModelLoadError`. Detection never falls back silently to the whole image.
+:class:`ImageNotFound`, :class:`NotAnImage`, :class:`ImageTooSmall`, :class:`ImageTooLarge`,
+:class:`NoFaceFound`, :class:`FaceTooSmall`, :class:`ModelLoadError`. Detection never falls back
+silently to the whole image.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import keras
 import numpy as np
 import tensorflow as tf
@@ -49,16 +50,16 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 # Registers Model B's preprocessing layer with Keras, so a saved Model B loads.
 import agecourse.backbones  # noqa: F401
+from agecourse import faces as face_finding
 from agecourse.data import GENDERS, MIN_IMAGE_SIDE
 from agecourse.explain import gradcam_heatmaps, overlay
 
-# Measured on 100 real UTKFace chips padded by 25 %: median Haar box side = 1.03 x chip side, box
-# centre at 0.42 of the chip's height. The inverse gives the chip around a detected box.
-CHIP_SIDE_PER_BOX = 0.97
-CHIP_CENTRE_BELOW_BOX = 0.08
-DETECT_PAD = 0.25  # replicated border added before detection, as a fraction of each side
-MAX_DETECT_SIDE = 1024  # larger photos are scaled down for detection only (speed)
-HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+# How an MTCNN box sits on a training chip (medians, scripts/write_package_data.py template): the chip around a
+# box, for cutting faces without alignment (chip_box).
+CHIP_SIDE_PER_BOX = face_finding.face_template()["box"]["chip_side_per_box"]
+CHIP_CENTRE_BELOW_BOX = face_finding.face_template()["box"]["chip_centre_below_box"]
+MAX_PHOTO_SIDE = 4096  # photos are read scaled down to this (16 megapixels at most; faces are cut from it)
+MAX_PIXELS = 120_000_000  # larger non-JPEG images are refused rather than decoded at full size
 
 ImageSource = "str | os.PathLike | bytes | Image.Image | np.ndarray"
 
@@ -79,8 +80,16 @@ class ImageTooSmall(DeployError):
     """The image is smaller than :data:`agecourse.data.MIN_IMAGE_SIDE` on a side."""
 
 
+class ImageTooLarge(DeployError):
+    """The image has more pixels than can be decoded safely (``MAX_PIXELS``, non-JPEG formats)."""
+
+
 class NoFaceFound(DeployError):
     """Face detection found no face in the image."""
+
+
+class FaceTooSmall(DeployError):
+    """Faces were found, but all are smaller than ``Settings.face_min_side`` pixels."""
 
 
 class ModelLoadError(DeployError):
@@ -140,8 +149,18 @@ def _source_name(source: Any, name: str | None) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _pil_to_rgb(image: Image.Image) -> np.ndarray:
-    """EXIF-orient and convert any PIL image to an RGB uint8 array (transparency onto white)."""
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` scaled down (antialiased) so that its longer side is at most ``max_side`` px."""
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _pil_to_rgb(image: Image.Image, max_side: int = MAX_PHOTO_SIDE) -> np.ndarray:
+    """EXIF-orient, scale down to ``max_side`` and convert any PIL image to an RGB uint8 array
+    (transparency onto white; 16-bit and float grayscale stretched to 0-255)."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grayscale
         values = np.asarray(image, dtype=np.float64)
@@ -152,7 +171,7 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image, mask=image.getchannel("A"))
         image = background
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(_shrink(image.convert("RGB"), max_side), dtype=np.uint8)
 
 
 def _array_to_rgb(array: np.ndarray, name: str) -> np.ndarray:
@@ -167,6 +186,8 @@ def _array_to_rgb(array: np.ndarray, name: str) -> np.ndarray:
         raise NotAnImage(f"{name}: not an image array (shape {array.shape}; expected (h, w), (h, w, 3) or (h, w, 4))")
     if not np.issubdtype(array.dtype, np.number) or array.size == 0:
         raise NotAnImage(f"{name}: not an image array (dtype {array.dtype}, {array.size} values)")
+    if array.dtype == np.uint8 and array.shape[-1] == 3:
+        return array.copy()
     values = np.clip(np.nan_to_num(array.astype(np.float32)), 0, 255)
     if values.shape[-1] == 4:  # RGBA onto white
         alpha = values[..., 3:] / 255.0
@@ -174,41 +195,64 @@ def _array_to_rgb(array: np.ndarray, name: str) -> np.ndarray:
     return values.round().astype(np.uint8)
 
 
-def read_image(source, name: str | None = None) -> np.ndarray:
-    """Any image source as an upright RGB uint8 array ``(h, w, 3)``.
+def _open_and_read(stream, label: str, max_side: int) -> np.ndarray:
+    """Decode an image file (path or stream), memory-bounded: a JPEG is decoded at a reduced size
+    (``draft``, 1/2 to 1/8) when it is much larger than ``max_side``; another format with more than
+    ``MAX_PIXELS`` pixels is refused."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+        with image:
+            width, height = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", (max_side, max_side))  # never decodes below max_side
+            elif width * height > MAX_PIXELS:
+                raise ImageTooLarge(
+                    f"{label}: image too large to decode safely ({width}x{height} px, over "
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels); save a smaller copy or a JPEG"
+                )
+            image.load()
+            return _pil_to_rgb(image, max_side)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageTooLarge(f"{label}: image too large to decode safely ({err})") from err
+    except UnidentifiedImageError as err:
+        raise NotAnImage(f"{label}: not an image (the file's contents are not a known image format)") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        if isinstance(err, DeployError):
+            raise
+        raise NotAnImage(f"{label}: not an image that can be decoded ({err})") from err
+
+
+def read_image(source, name: str | None = None, max_side: int = MAX_PHOTO_SIDE) -> np.ndarray:
+    """Any image source as an upright RGB uint8 array ``(h, w, 3)``, at most ``max_side`` px on its
+    longer side (larger images are scaled down; coordinates of faces refer to the image as read).
 
     ``source`` may be a file path, the file's bytes (e.g. from a notebook upload), a PIL image or a
     NumPy array (RGB order). EXIF orientation is applied; grayscale, RGBA, CMYK, palette and 16-bit
-    images are converted. Raises :class:`ImageNotFound`, :class:`NotAnImage` or
-    :class:`ImageTooSmall` (smaller than ``MIN_IMAGE_SIDE`` px on a side), naming ``name`` or the file.
+    images are converted. Raises :class:`ImageNotFound`, :class:`NotAnImage`, :class:`ImageTooLarge`
+    or :class:`ImageTooSmall` (smaller than ``MIN_IMAGE_SIDE`` px on a side), naming ``name`` or the file.
     """
     label = _source_name(source, name)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(source, label)
+        if max(rgb.shape[:2]) > max_side:
+            rgb = np.asarray(_shrink(Image.fromarray(rgb), max_side))
     elif isinstance(source, Image.Image):
-        rgb = _pil_to_rgb(source)
+        rgb = _pil_to_rgb(source, max_side)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        rgb = _open_and_read(io.BytesIO(bytes(source)), label, max_side)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageNotFound(f"{label}: no such file")
+        if not path.is_file():
+            raise ImageNotFound(f"{label}: not a file")
+        rgb = _open_and_read(path, label, max_side)
     else:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            stream = io.BytesIO(bytes(source))
-        elif isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.exists():
-                raise ImageNotFound(f"{label}: no such file")
-            if not path.is_file():
-                raise ImageNotFound(f"{label}: not a file")
-            stream = path
-        else:
-            raise TypeError(
-                f"cannot read an image from a {type(source).__name__}; pass a path, bytes, a PIL image or a NumPy array"
-            )
-        try:
-            with Image.open(stream) as image:
-                image.load()
-                rgb = _pil_to_rgb(image)
-        except UnidentifiedImageError as err:
-            raise NotAnImage(f"{label}: not an image (the file's contents are not a known image format)") from err
-        except (OSError, SyntaxError, ValueError) as err:
-            raise NotAnImage(f"{label}: not an image that can be decoded ({err})") from err
+        raise TypeError(
+            f"cannot read an image from a {type(source).__name__}; pass a path, bytes, a PIL image or a NumPy array"
+        )
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_IMAGE_SIDE:
         raise ImageTooSmall(
@@ -218,59 +262,50 @@ def read_image(source, name: str | None = None) -> np.ndarray:
     return rgb
 
 
-# --- detection and cropping -----------------------------------------------------------------
-
-_CASCADE = None
+# --- finding and cropping faces -------------------------------------------------------------
 
 
-def haar_cascade():
-    """OpenCV's bundled frontal-face Haar cascade, loaded once."""
-    global _CASCADE
-    if _CASCADE is None:
-        cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_CASCADE))
-        if cascade.empty():
-            raise RuntimeError(
-                f"OpenCV could not load {HAAR_CASCADE} from {cv2.data.haarcascades}; "
-                "reinstall opencv-python-headless (4.x)"
-            )
-        _CASCADE = cascade
-    return _CASCADE
+def _clipped_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """A float ``(x, y, w, h)`` box rounded to pixels and clipped to the image."""
+    x0, y0 = max(0, round(box[0])), max(0, round(box[1]))
+    x1, y1 = min(width, round(box[0] + box[2])), min(height, round(box[1] + box[3]))
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def detect_faces(
-    rgb: np.ndarray,
-    pad: float = DETECT_PAD,
-    scale_factor: float = 1.1,
-    min_neighbors: int = 5,
-    max_side: int = MAX_DETECT_SIDE,
-) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x, y, w, h)`` in pixel coordinates of ``rgb``, largest first.
+def find_usable_faces(rgb: np.ndarray, label: str = "image", settings=None) -> list[face_finding.Face]:
+    """The faces of an RGB image that are large enough to predict (``Settings.face_min_side``),
+    largest first. Raises :class:`NoFaceFound` when MTCNN finds none, :class:`FaceTooSmall` when all
+    it finds are too small; both messages name ``label``."""
+    thresholds, min_side = face_finding.detection_options(settings)
+    found = face_finding.find_faces(rgb, thresholds)
+    height, width = rgb.shape[:2]
+    if not found:
+        raise NoFaceFound(
+            f"{label}: no face found in the {width}x{height} px image. If it is already a "
+            "cropped face (like a UTKFace chip), use --no-detect (detect=False)."
+        )
+    usable = [face for face in found if face.side >= min_side]
+    if not usable:
+        raise FaceTooSmall(
+            f"{label}: the largest face found is {found[0].side:.0f} px, smaller than the {min_side} px a "
+            "face needs (Settings.face_min_side); use a photo taken closer or at a higher resolution"
+        )
+    return usable
 
-    The grayscale image is scaled down to at most ``max_side`` px, padded by ``pad`` of each side
-    with replicated edge pixels (Haar needs some context around a face), searched with the Haar
-    cascade, and the boxes mapped back to the original image and clipped to it.
-    """
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    height, width = gray.shape
-    scale = min(1.0, max_side / max(height, width))
-    if scale < 1.0:
-        gray = cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    pad_y, pad_x = round(pad * gray.shape[0]), round(pad * gray.shape[1])
-    if pad > 0:
-        gray = cv2.copyMakeBorder(gray, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
-    found = haar_cascade().detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors)
-    boxes = []
-    for x, y, w, h in found if len(found) else []:
-        x0, y0 = max(0.0, (x - pad_x) / scale), max(0.0, (y - pad_y) / scale)
-        x1, y1 = min(float(width), (x + w - pad_x) / scale), min(float(height), (y + h - pad_y) / scale)
-        if x1 - x0 >= 1 and y1 - y0 >= 1:
-            boxes.append((round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+
+def detect_faces(rgb: np.ndarray, settings=None) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(x, y, w, h)`` (pixels of ``rgb``, clipped to it) of the faces :func:`predict_faces`
+    would predict, largest first; empty when there are none (no face, or only too small ones)."""
+    try:
+        faces = find_usable_faces(rgb, settings=settings)
+    except (NoFaceFound, FaceTooSmall):
+        return []
+    return [_clipped_box(face.box, rgb.shape[1], rgb.shape[0]) for face in faces]
 
 
 def chip_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The square UTKFace-like crop ``(x, y, side, side)`` around a Haar face box (may extend past
-    the image; :func:`crop_chip` fills that part with replicated edge pixels)."""
+    """The square UTKFace-like crop ``(x, y, side, side)`` around a face box, without alignment
+    (may extend past the image; :func:`crop_chip` fills that part with replicated edge pixels)."""
     x, y, w, h = box
     side = max(1, round(CHIP_SIDE_PER_BOX * max(w, h)))
     centre_x = x + w / 2
@@ -281,13 +316,7 @@ def chip_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
 def crop_chip(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Cut ``box`` ``(x, y, w, h)`` out of ``rgb``; parts outside the image replicate its edge."""
     x, y, w, h = box
-    height, width = rgb.shape[:2]
-    top, left = max(0, -y), max(0, -x)
-    bottom, right = max(0, y + h - height), max(0, x + w - width)
-    inside = rgb[max(0, y) : min(height, y + h), max(0, x) : min(width, x + w)]
-    if top or left or bottom or right:
-        inside = cv2.copyMakeBorder(np.ascontiguousarray(inside), top, bottom, left, right, cv2.BORDER_REPLICATE)
-    return inside
+    return face_finding.cut_out(rgb, x, y, x + w, y + h)
 
 
 def to_model_input(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -304,39 +333,47 @@ class FacePrediction:
     """One face found in a photo and what the model says about it.
 
     Attributes:
-        box: ``(x, y, w, h)`` of the face in the (EXIF-upright) photo, in pixels.
-        crop_box: the square UTKFace-like crop fed to the model (may extend past the photo).
+        box: ``(x, y, w, h)`` of the face in the (EXIF-upright, as read) photo, in pixels.
         age: predicted age in years.
         p_female: predicted probability that the face is female (UTKFace's gender code 1).
         gender: ``"female"`` if ``p_female >= 0.5`` else ``"male"``.
         detected: False when ``detect=False`` made the whole image the face.
+        confidence: the detector's score (``None`` without detection).
+        landmarks: ``(5, 2)`` eyes, nose and mouth corners in the photo (``None`` without detection).
+        aligned: True when the face was warped onto the chip template.
+        chip: the 200 x 200 chip cut from the photo (uint8), before resizing to the model's input.
         crop: the model's input image (float32, 0-255), for showing or explaining.
         heatmap: Grad-CAM map (0-1, the crop's size) of the gender decision, when asked for.
     """
 
     box: tuple[int, int, int, int]
-    crop_box: tuple[int, int, int, int]
     age: float
     p_female: float
     gender: str
     detected: bool = True
+    confidence: float | None = None
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    aligned: bool = False
+    chip: np.ndarray | None = field(default=None, repr=False)
     crop: np.ndarray | None = field(default=None, repr=False)
     heatmap: np.ndarray | None = field(default=None, repr=False)
 
     def label(self) -> str:
-        """Short caption, e.g. ``"female (p=0.91), age 34"``."""
+        """Short caption, e.g. ``"female (91%), age 34"``."""
         probability = self.p_female if self.gender == "female" else 1 - self.p_female
         return f"{self.gender} ({probability:.0%}), age {self.age:.0f}"
 
     def to_dict(self) -> dict:
-        """JSON-ready fields (no arrays)."""
+        """JSON-ready fields (no images)."""
         return {
             "box": [int(v) for v in self.box],
-            "crop_box": [int(v) for v in self.crop_box],
             "age": round(float(self.age), 2),
             "p_female": round(float(self.p_female), 4),
             "gender": self.gender,
             "detected": self.detected,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "landmarks": None if self.landmarks is None else np.round(self.landmarks, 1).tolist(),
+            "aligned": self.aligned,
         }
 
 
@@ -356,6 +393,32 @@ def _predict_batch(model: keras.Model, batch: np.ndarray) -> tuple[np.ndarray, n
     return np.asarray(age, dtype=np.float64).reshape(-1), np.asarray(gender, dtype=np.float64).reshape(-1)
 
 
+def face_chips(rgb: np.ndarray, label: str, detect: bool = True, align: bool = True, settings=None) -> list[dict]:
+    """The faces of a photo as 200 x 200 chips, largest first: a dict per face with ``box``,
+    ``chip``, ``confidence``, ``landmarks`` and ``aligned`` (see :class:`FacePrediction`).
+
+    ``detect=False``: the whole image is one face, padded to a square around its centre by repeating
+    its edge. ``align=False``: the square :func:`chip_box` around each box, without alignment."""
+    height, width = rgb.shape[:2]
+    side = face_finding.CHIP_SIDE
+    if not detect:
+        square = max(width, height)
+        x, y = (width - square) // 2, (height - square) // 2
+        chip = np.asarray(Image.fromarray(crop_chip(rgb, (x, y, square, square))).resize((side, side), Image.BICUBIC))
+        return [dict(box=(0, 0, width, height), chip=chip, confidence=None, landmarks=None, aligned=False)]
+    template = face_finding.face_template()["points"]
+    chips = []
+    for face in find_usable_faces(rgb, label, settings):
+        box = _clipped_box(face.box, width, height)
+        if align:
+            chip = face_finding.align_face(rgb, face.landmarks, template, side)
+        else:
+            square = crop_chip(rgb, chip_box(tuple(round(v) for v in face.box)))
+            chip = np.asarray(Image.fromarray(square).resize((side, side), Image.Resampling.LANCZOS))
+        chips.append(dict(box=box, chip=chip, confidence=face.confidence, landmarks=face.landmarks, aligned=align))
+    return chips
+
+
 def predict_faces(
     model: keras.Model,
     image,
@@ -364,60 +427,57 @@ def predict_faces(
     name: str | None = None,
     max_faces: int | None = None,
     gradcam_output: str = "gender",
+    align: bool = True,
+    settings=None,
 ) -> list[FacePrediction]:
-    """Age and gender of every face in a photo.
+    """Age and gender of every face in a photo: the one function behind lesson 13, ``agecourse
+    predict`` and the demo app.
 
     Args:
         model: a course model (inputs: square RGB images in 0-255; outputs ``age`` and ``gender``).
         image: a file path, the file's bytes, a PIL image or an RGB array (see :func:`read_image`).
-        detect: find faces with the Haar cascade (default). ``False`` treats the whole image as one
+        detect: find faces with MTCNN (default). ``False`` treats the whole image as one
             already-cropped face, like a UTKFace chip.
         gradcam: also compute a Grad-CAM heat map per face (slower; uses :mod:`agecourse.explain`).
         name: how to name the image in error messages (default: its path or type).
         max_faces: keep only the largest faces.
         gradcam_output: ``"gender"`` or ``"age"``, the output the heat map explains.
+        align: warp each face onto the training chips' landmark template (default); ``False`` cuts a
+            square around the box instead (:func:`chip_box`).
+        settings: where the detector's thresholds and minimum face size come from
+            (``face_thresholds``, ``face_min_side``); default: :class:`agecourse.config.Settings`'s.
 
     Returns:
         One :class:`FacePrediction` per face, largest face first.
 
     Raises:
-        ImageNotFound, NotAnImage, ImageTooSmall, NoFaceFound: with the file named in the message.
+        ImageNotFound, NotAnImage, ImageTooSmall, ImageTooLarge, NoFaceFound, FaceTooSmall: with the
+        file named in the message.
     """
     label = _source_name(image, name)
     rgb = read_image(image, name=label)
-    height, width = rgb.shape[:2]
-    if detect:
-        boxes = detect_faces(rgb)
-        if not boxes:
-            raise NoFaceFound(
-                f"{label}: no face found in the {width}x{height} px image. If it is already a "
-                "cropped face (like a UTKFace chip), use --no-detect (detect=False)."
-            )
-        crops = [chip_box(box) for box in boxes]
-    else:
-        boxes = [(0, 0, width, height)]
-        side = max(width, height)  # a non-square image is padded to a square around its centre
-        crops = [((width - side) // 2, (height - side) // 2, side, side)]
-    if max_faces is not None:
-        boxes, crops = boxes[:max_faces], crops[:max_faces]
+    chips = face_chips(rgb, label, detect=detect, align=align, settings=settings)[:max_faces]
     size = input_size(model)
-    batch = np.stack([to_model_input(crop_chip(rgb, crop), size) for crop in crops])
+    batch = np.stack([to_model_input(face["chip"], size) for face in chips])
     ages, p_female = _predict_batch(model, batch)
     heatmaps = [None] * len(batch)
     if gradcam:
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
     return [
         FacePrediction(
-            box=tuple(int(v) for v in box),
-            crop_box=tuple(int(v) for v in crop),
+            box=tuple(int(v) for v in face["box"]),
             age=float(age),
             p_female=float(p),
             gender=GENDERS[int(p >= 0.5)],
             detected=detect,
-            crop=face,
+            confidence=face["confidence"],
+            landmarks=face["landmarks"],
+            aligned=face["aligned"],
+            chip=face["chip"],
+            crop=crop,
             heatmap=heat,
         )
-        for box, crop, age, p, face, heat in zip(boxes, crops, ages, p_female, batch, heatmaps)
+        for face, age, p, crop, heat in zip(chips, ages, p_female, batch, heatmaps)
     ]
 
 
@@ -439,12 +499,15 @@ class ImageResult:
         return {"image": self.source, "faces": [f.to_dict() for f in self.faces], "error": self.error}
 
 
-def predict_many(model: keras.Model, sources, detect: bool = True, gradcam: bool = False) -> list[ImageResult]:
+def predict_many(
+    model: keras.Model, sources, detect: bool = True, gradcam: bool = False, settings=None
+) -> list[ImageResult]:
     """:func:`predict_faces` for several images; a bad image records its error and the others go on."""
     results = []
     for source in sources:
         try:
-            results.append(ImageResult(str(source), predict_faces(model, source, detect=detect, gradcam=gradcam)))
+            faces = predict_faces(model, source, detect=detect, gradcam=gradcam, settings=settings)
+            results.append(ImageResult(str(source), faces))
         except DeployError as err:
             results.append(ImageResult(str(source), error=str(err)))
     return results

@@ -325,20 +325,6 @@ def _is_verified(source: Source, archive: Path) -> bool:
     return source.sha256 is None or info.get("sha256") == source.sha256.strip().lower()
 
 
-def count_utkface_images(folder: str | os.PathLike) -> int:
-    """Count files under ``folder`` (recursively) whose names parse as UTKFace file names."""
-    count = 0
-    for path in Path(folder).rglob("*"):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        try:
-            parse_filename(path.name)
-        except FilenameError:
-            continue
-        count += 1
-    return count
-
-
 def _say(progress: bool, message: str) -> None:
     if progress:
         print(message, flush=True)
@@ -492,7 +478,7 @@ def fetch_if_needed(settings: config.Settings, progress: bool = True) -> config.
     A failed download never raises: the settings stay on synthetic faces and their ``data_note``
     becomes a warning that says why and how to fix it.
     """
-    if not settings.uses_synthetic or os.environ.get("AGECOURSE_DATA", "").strip():
+    if not settings.uses_synthetic or config.data_from_env()[0]:
         return settings
     if not config.auto_fetch_enabled(settings.profile):
         return settings

@@ -1,6 +1,11 @@
 """Evaluation: predictions table, age and gender metrics, per-band errors, the standard plots.
 
 Introduced in lesson 09 (evaluate); the bias lesson (12) reuses :func:`predict_table`.
+
+The **scoring recipe** lives here and nowhere else: :func:`score` (flip-averaged predictions when
+``settings.flip_tta``, then :func:`evaluate_table`) is how lessons, ``agecourse run`` /
+``agecourse evaluate`` (:func:`evaluate_folder`) and the benchmarks report a model's quality, and
+each says which predictions it used (``metrics["predictions"]``).
 """
 
 from __future__ import annotations
@@ -44,12 +49,38 @@ def predict_table(model, dataset, images: pd.DataFrame, flip_average: bool = Fal
     """
     outputs = _predict_two_heads(model, dataset)
     if flip_average:
-        # lazy: the command line imports this module for its tables; TensorFlow (seconds) and the
-        # plotting libraries below load only when a function needs them
-        import tensorflow as tf
+        outputs = [(a + b) / 2 for a, b in zip(outputs, _predict_two_heads(model, _mirrored(dataset)))]
+    return _table(images, outputs)
 
-        mirrored = dataset.map(lambda x, *rest: (tf.image.flip_left_right(x), *rest))
-        outputs = [(a + b) / 2 for a, b in zip(outputs, _predict_two_heads(model, mirrored))]
+
+def predict_both(model, dataset, images: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(plain, flip_averaged)`` prediction tables of :func:`predict_table`, running the model once
+    over the images and once over their mirror images (not three times), for a report that gives
+    both scores (the benchmarks)."""
+    plain = _predict_two_heads(model, dataset)
+    mirrored = _predict_two_heads(model, _mirrored(dataset))
+    return _table(images, plain), _table(images, [(a + b) / 2 for a, b in zip(plain, mirrored)])
+
+
+def _predict_two_heads(model, dataset) -> list[np.ndarray]:
+    """``[age, gender probability]`` as flat float64 arrays, whether the model returns a list or a dict."""
+    outputs = model.predict(dataset, verbose=0)
+    if isinstance(outputs, dict):
+        outputs = [outputs["age"], outputs["gender"]]
+    return [np.asarray(o, dtype=np.float64).reshape(-1) for o in outputs]
+
+
+def _mirrored(dataset):
+    """``dataset`` with every image flipped left-right (labels unchanged)."""
+    # lazy: the command line imports this module for its tables; TensorFlow (seconds) and the
+    # plotting libraries below load only when a function needs them
+    import tensorflow as tf
+
+    return dataset.map(lambda x, *rest: (tf.image.flip_left_right(x), *rest))
+
+
+def _table(images: pd.DataFrame, outputs: list[np.ndarray]) -> pd.DataFrame:
+    """The predictions table of :func:`predict_table` from ``[age, gender probability]`` arrays."""
     age, prob = outputs
     if len(age) != len(images):
         raise ValueError(
@@ -63,14 +94,6 @@ def predict_table(model, dataset, images: pd.DataFrame, flip_average: bool = Fal
     table["age_error"] = table["age_pred"] - table["age"]
     table["age_band"] = age_band(table["age"])
     return table
-
-
-def _predict_two_heads(model, dataset) -> list[np.ndarray]:
-    """``[age, gender probability]`` as flat float64 arrays, whether the model returns a list or a dict."""
-    outputs = model.predict(dataset, verbose=0)
-    if isinstance(outputs, dict):
-        outputs = [outputs["age"], outputs["gender"]]
-    return [np.asarray(o, dtype=np.float64).reshape(-1) for o in outputs]
 
 
 def age_metrics(table: pd.DataFrame) -> dict[str, float]:
@@ -130,6 +153,39 @@ def evaluate_table(table: pd.DataFrame) -> dict:
             str(k): {c: (float(v) if c != "count" else int(v)) for c, v in row.items()} for k, row in bands.iterrows()
         },
     }
+
+
+# --- the scoring recipe: how every caller reports a model's quality -------------------------------
+
+
+def predictions_name(flip_tta: bool) -> str:
+    """What the scoring recipe predicts with: ``"flip-averaged"`` (``settings.flip_tta``) or ``"plain"``."""
+    return "flip-averaged" if flip_tta else "plain"
+
+
+def recipe_table(model, dataset, images: pd.DataFrame, settings) -> pd.DataFrame:
+    """The predictions table of the scoring recipe for ``settings``: :func:`predict_table`,
+    flip-averaged when ``settings.flip_tta`` is on. Lessons, ``agecourse run`` and
+    ``agecourse evaluate``, and the benchmarks' headline scores all predict this way."""
+    return predict_table(model, dataset, images, flip_average=settings.flip_tta)
+
+
+def score(model, dataset, images: pd.DataFrame, settings) -> tuple[pd.DataFrame, dict]:
+    """``(table, metrics)`` of the scoring recipe: :func:`recipe_table`, then :func:`evaluate_table`
+    with ``metrics["predictions"]`` naming how it predicted (:func:`predictions_name`)."""
+    table = recipe_table(model, dataset, images, settings)
+    metrics = evaluate_table(table)
+    metrics["predictions"] = predictions_name(settings.flip_tta)
+    return table, metrics
+
+
+def score_line(metrics: dict) -> str:
+    """One line for a report: age MAE, gender accuracy, how many images, and how they were predicted."""
+    how = f" ({metrics['predictions']} predictions)" if "predictions" in metrics else ""
+    return (
+        f"age MAE {metrics['age']['mae']:.2f} years, gender accuracy {metrics['gender']['accuracy']:.1%} "
+        f"on {metrics['count']} images{how}"
+    )
 
 
 def bootstrap_intervals(
@@ -215,6 +271,86 @@ def save_metrics(metrics: dict, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, default=float))
     return path
+
+
+# --- a folder of UTKFace-named images (``agecourse evaluate``) -----------------------------------
+
+
+def split_rows(split_csv: str | os.PathLike, rows: str) -> set[str]:
+    """File names of the ``rows`` part (``train``, ``val``, ``test`` or ``all``) of a saved split
+    (:meth:`agecourse.data.Split.save`, or ``bench/results/course_models_split.csv``, file names only)."""
+    path = Path(split_csv).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such split file")
+    try:
+        table = pd.read_csv(path, dtype={"path": str})
+    except (ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path}: not a readable split CSV ({err})") from err
+    if not {"path", "part"} <= set(table.columns):
+        raise ValueError(f"{path}: not a saved split (needs 'path' and 'part' columns)")
+    if rows != "all":
+        table = table[table["part"] == rows]
+    if table.empty:
+        raise ValueError(f"{path}: has no {rows!r} rows")
+    return set(table["path"].map(lambda p: Path(p).name))
+
+
+def folder_images(data: str | os.PathLike, split: str | os.PathLike | None = None, rows: str = "test"):
+    """The usable UTKFace-named images of a folder or archive (a :class:`agecourse.data.LoadResult`),
+    or with ``split`` only those of that saved split's ``rows`` part, matched by file name (every one
+    must be in ``data``). Unusable files (malformed names, undecodable images) are in its rejects."""
+    from agecourse.data import check_images, load_utkface
+
+    if split is None:
+        loaded = load_utkface(data)
+    else:
+        wanted = split_rows(split, rows)
+        loaded = load_utkface(data, check=False)
+        names = loaded.images["path"].map(lambda p: Path(p).name)
+        missing = wanted - set(names)
+        if missing:
+            raise ValueError(
+                f"{data}: {len(missing)} of the {len(wanted)} {rows!r} files of {split} are not there "
+                f"(e.g. {sorted(missing)[0]})"
+            )
+        good, bad, converted = check_images(loaded.images[names.isin(wanted)].reset_index(drop=True))
+        loaded.images, loaded.converted = good, converted
+        loaded.rejects = pd.concat([loaded.rejects, bad], ignore_index=True) if len(bad) else loaded.rejects
+        loaded.source = f"{loaded.source}, the {len(wanted)} {rows!r} rows of {split}"
+    if len(loaded.images) == 0:
+        raise ValueError(f"{data}: no usable UTKFace-named images ({len(loaded.rejects)} files rejected)")
+    return loaded
+
+
+def evaluate_folder(
+    model,
+    settings,
+    data: str | os.PathLike,
+    batch_size: int = 64,
+    split: str | os.PathLike | None = None,
+    rows: str = "test",
+) -> dict:
+    """Metrics of ``model`` on the images of :func:`folder_images` with the scoring recipe of
+    ``settings`` (:func:`score`: flip-averaged when ``settings.flip_tta``), at the model's input
+    size; what ``agecourse evaluate`` prints. ``metrics["data"]`` says which images were used and
+    lists the rejected files with their reasons."""
+    from agecourse.data import make_dataset
+
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or not shape[1] or shape[1] != shape[2]:
+        raise ValueError(f"{model.name} takes {shape[1:3]} images; course models take fixed-size square images")
+    loaded = folder_images(data, split, rows)
+    images = make_dataset(loaded.images, int(shape[1]), batch_size=batch_size)
+    _, metrics = score(model, images, loaded.images, settings)
+    metrics["data"] = {
+        "source": loaded.source,
+        "accepted": len(loaded.images),
+        "rejected": len(loaded.rejects),
+        "converted": loaded.converted,
+        "rejects": loaded.rejects[["file", "reason"]].to_dict(orient="records"),
+    }
+    metrics["recipe"] = f"the '{settings.profile}' profile's scoring recipe"
+    return metrics
 
 
 # --- plots ------------------------------------------------------------------------------------

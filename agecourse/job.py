@@ -22,6 +22,10 @@ from agecourse.training import enable_mixed_precision, plot_history, save_histor
 def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", verbose: int | str = 2) -> dict:
     """Load -> split -> train Model A -> evaluate on the test split -> write JSON and PNG files.
 
+    Training is the profile's full recipe (:func:`agecourse.recipes.train_model_a`) and the test
+    split is scored with the profile's scoring recipe (:func:`agecourse.evaluate.score`: flip-averaged
+    where ``settings.flip_tta``), as the benchmarks score it; ``metrics["predictions"]`` says which.
+
     Writes ``metrics.json``, ``history.json``, ``model_a.keras``, ``split.csv`` and plots into
     ``out_dir`` and returns the metrics dict (which includes the data source and timings).
     """
@@ -41,8 +45,7 @@ def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", ver
     model, history = train_model_a(settings, split, verbose=verbose)
     train_seconds = time.perf_counter() - start
     _, _, test = datasets(settings, split)
-    table = ev.predict_table(model, test, split.test)
-    metrics = ev.evaluate_table(table)
+    table, metrics = ev.score(model, test, split.test, settings)  # the profile's scoring recipe
     metrics["data"] = {
         "source": loaded.source,
         "synthetic": settings.uses_synthetic,
@@ -58,6 +61,7 @@ def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", ver
         "batch_size": settings.batch_size,
         "seed": settings.seed,
         "filters": list(settings.model_filters),
+        "flip_tta": settings.flip_tta,
     }
     metrics["seconds"] = {"total": round(time.perf_counter() - start, 1), "to_trained": round(train_seconds, 1)}
     model.save(out / "model_a.keras")
@@ -74,9 +78,6 @@ def run_main(settings: Settings, out_dir: str | os.PathLike = "outputs/run", ver
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
-    print(
-        f"Test: age MAE {metrics['age']['mae']:.2f} years, gender accuracy {metrics['gender']['accuracy']:.1%} "
-        f"on {len(table)} {label} images; {metrics['seconds']['total']:.0f} s in all"
-    )
+    print(f"Test ({label}): {ev.score_line(metrics)}; {metrics['seconds']['total']:.0f} s in all")
     print(f"Wrote metrics, plots and the model to {out.resolve()}")
     return metrics

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 import warnings
 
 import matplotlib
@@ -15,7 +16,7 @@ import numpy
 import pandas
 
 from agecourse import __version__
-from agecourse.config import Settings, get_settings
+from agecourse.config import Settings, get_settings, in_colab
 from agecourse.download import fetch_if_needed
 
 # Where the course lives; scripts/badges.py writes these into every notebook's badge and setup cell.
@@ -39,20 +40,48 @@ LESSONS = {
 }
 
 
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules
+def quiet_tensorflow(show: bool = False) -> None:
+    """Import TensorFlow without its start-up lines reaching the output (a lesson's or the terminal).
 
+    TensorFlow's C++ core writes notes on oneDNN, missing CUDA drivers, CPU instructions and absl's
+    "log messages before absl::InitializeLog()" straight to the process's stderr while it loads and
+    finds its devices, before its logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` alone does not
+    silence them all (and Jupyter forwards that stderr into the cell's output). They are captured
+    into a temporary file during the import and the device search and shown only if these fail.
+    Afterwards C++ messages below errors and absl's and TensorFlow's Python logs below errors are
+    switched off. ``show=True`` (the command line's ``AGECOURSE_DEBUG=1``) leaves everything visible.
+    Call it before anything imports TensorFlow; later calls do nothing.
+    """
+    if show or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            # lazy: TensorFlow is imported here, with stderr captured, so that its start-up lines stay quiet
+            import tensorflow as tf
 
-def colab_url(notebook: str, repo: str = COURSE_REPO, ref: str = COURSE_REF) -> str:
-    """The Colab address that opens ``notebooks/<notebook>.ipynb`` of the course repository."""
-    return f"https://colab.research.google.com/github/{repo}/blob/{ref}/notebooks/{notebook}.ipynb"
+            tf.config.list_physical_devices()  # loads the device drivers, which log as they start
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
 
 
 def versions() -> dict[str, str]:
     """Versions of Python and the main libraries, as printed by :func:`setup`."""
     # lazy: TensorFlow, Keras and agecourse.training (which imports them) are imported inside the
-    # functions: setup sets TF_CPP_MIN_LOG_LEVEL first so that TensorFlow's start-up lines stay quiet,
+    # functions: setup imports it through quiet_tensorflow first so that its start-up lines stay quiet,
     # and bias_results imports this module without needing TensorFlow
     import keras
     import tensorflow as tf
@@ -81,7 +110,7 @@ def setup(
     In the ``gpu`` profile mixed precision is turned on. When Colab has no GPU runtime a warning
     says how to get one (Runtime > Change runtime type > GPU). Returns the :class:`Settings`.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything below imports TensorFlow
+    quiet_tensorflow()  # before anything below imports TensorFlow
     import tensorflow as tf  # lazy: see versions
 
     from agecourse.training import enable_mixed_precision, set_seed  # lazy: see versions

@@ -30,8 +30,8 @@ from agecourse.models import DEFAULT_AGE_INIT, build_model_a, compile_model, def
 from agecourse.training import set_seed, train_model
 from agecourse.transfer import build_model_b
 from agecourse.transfer_training import (
-    FINETUNE_LAYERS,
     FINETUNE_LEARNING_RATE,
+    PhasePlan,
     join_histories,
     train_two_phase,
     train_two_phase_cached,
@@ -192,14 +192,17 @@ def learning_rates_for(settings: Settings) -> tuple[float, float]:
     return float(first), float(second)
 
 
-def _phase_settings(settings: Settings) -> dict:
-    """The keyword arguments both two-phase trainers take from ``settings``: learning rates, their
-    phase-2 schedule, the patience of early stopping (``transfer_patience``, else ``patience``) and of
-    the learning-rate reduction, whether each phase ends on its lowest-validation-loss epoch
-    (``transfer_restore_best``) or its last, and the objective: the Huber age loss with
-    ``transfer_gender_loss_weight`` for gender, and AdamW's ``transfer_weight_decay`` (``None``: defaults)."""
+def phase_plan_for(settings: Settings) -> PhasePlan:
+    """Model B's two phases for ``settings``, the same for both trainers: the phases' epochs, the
+    learning rates (:func:`learning_rates_for`), phase 2's ``transfer_lr_schedule``, the patience of
+    early stopping (``transfer_patience``, else ``patience``) and of the learning-rate reduction,
+    whether each phase ends on its lowest-validation-loss epoch (``transfer_restore_best``) or its
+    last, and the objective: the Huber age loss with ``transfer_gender_loss_weight`` for gender, and
+    AdamW's ``transfer_weight_decay`` (``None``: :func:`~agecourse.models.compile_model`'s defaults)."""
     first, second = learning_rates_for(settings)
-    return dict(
+    return PhasePlan(
+        epochs_frozen=settings.transfer_epochs_frozen,
+        epochs_finetune=settings.transfer_epochs_finetune,
         learning_rate=first,
         finetune_learning_rate=second,
         lr_schedule=settings.transfer_lr_schedule,
@@ -218,8 +221,8 @@ def train_cached_for(
 ) -> tuple[dict, dict, dict]:
     """Both phases of an already built Model B on cached views, with the recipe in ``settings`` (the
     ``cpu`` profile): :func:`~agecourse.transfer_training.train_two_phase_cached` with
-    ``transfer_cached_views`` views, cut at ``transfer_cut``, ``transfer_lr_schedule`` in phase 2, at
-    most ``time_budget_s`` seconds in all. Returns ``(history_frozen, history_finetune, info)``."""
+    :func:`phase_plan_for`, ``transfer_cached_views`` views, cut at ``transfer_cut``, at most
+    ``time_budget_s`` seconds in all (caching included). Returns ``(history_frozen, history_finetune, info)``."""
     if settings.transfer_cached_views < 1:
         raise ValueError(
             f"the '{settings.profile}' profile trains Model B on images (transfer_cached_views = 0); "
@@ -230,37 +233,31 @@ def train_cached_for(
         split,
         settings.transfer_image_size,
         settings.transfer_cut,
-        settings.transfer_epochs_frozen,
-        settings.transfer_epochs_finetune,
-        batch_size=settings.batch_size,
+        phase_plan_for(settings),
         views=settings.transfer_cached_views,
+        batch_size=settings.batch_size,
         seed=settings.seed,
         time_budget_s=time_budget_s,
         verbose=verbose,
-        **_phase_settings(settings),
     )
 
 
 def train_images_for(
     settings: Settings, model, split: Split, verbose: int | str = 2, time_budget_s: float | None = None
-) -> tuple[dict, dict]:
+) -> tuple[dict, dict, dict]:
     """Both phases of an already built Model B on the image pipeline (the ``ci`` and ``gpu``
     profiles): :func:`~agecourse.transfer_training.train_two_phase` on :func:`datasets` at
-    ``transfer_image_size``, with the phases' epochs and learning rates, ``patience``,
-    ``lr_patience``, ``transfer_lr_schedule`` in phase 2, and ``settings.extra["transfer_finetune_layers"]``
-    (default :data:`~agecourse.transfer_training.FINETUNE_LAYERS`) backbone layers unfrozen in phase 2.
-    Returns ``(history_frozen, history_finetune)``."""
+    ``transfer_image_size`` with :func:`phase_plan_for`, ``transfer_finetune_layers`` backbone layers
+    unfrozen in phase 2. Returns ``(history_frozen, history_finetune, info)``."""
     train, val, _ = datasets(settings, split, image_size=settings.transfer_image_size)
     return train_two_phase(
         model,
         train,
         val,
-        settings.transfer_epochs_frozen,
-        settings.transfer_epochs_finetune,
-        finetune_layers=int(settings.extra.get("transfer_finetune_layers", FINETUNE_LAYERS)),
+        phase_plan_for(settings),
+        finetune_layers=settings.transfer_finetune_layers,
         time_budget_s=time_budget_s,
         verbose=verbose,
-        **_phase_settings(settings),
     )
 
 
@@ -280,8 +277,6 @@ def train_model_b(
     """
     set_seed(settings.seed)
     model = build_model_b_for(settings, split, weights=weights, verbose=bool(verbose))
-    if settings.transfer_cached_views:
-        frozen, finetune, _ = train_cached_for(settings, model, split, verbose=verbose, time_budget_s=time_budget_s)
-    else:
-        frozen, finetune = train_images_for(settings, model, split, verbose=verbose, time_budget_s=time_budget_s)
+    train = train_cached_for if settings.transfer_cached_views else train_images_for
+    frozen, finetune, _ = train(settings, model, split, verbose=verbose, time_budget_s=time_budget_s)
     return model, join_histories(frozen, finetune)

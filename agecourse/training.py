@@ -305,20 +305,3 @@ def history_table(history: dict[str, list[float]]) -> pd.DataFrame:
         frame["best"] = ""
         frame.loc[frame["val_loss"].idxmin(), "best"] = "<- restored"
     return frame
-
-
-def epochs_from_env(default: int, variable: str = "AGECOURSE_EPOCHS") -> int:
-    """How many epochs to train: the ``AGECOURSE_EPOCHS`` environment variable when it is set,
-    else ``default`` (the profile's ``settings.epochs``).
-
-    This is the documented way to fit lesson 08 into a time budget without editing the notebook,
-    e.g. ``AGECOURSE_EPOCHS=8`` on a slow CPU (one epoch of the ``cpu`` profile takes about 40 s on
-    two idle cores). A cosine schedule is planned over this number. Early stopping may end training
-    sooner either way.
-    """
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        return int(default)
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{variable}={value!r} is not a positive whole number of epochs")
-    return int(value)

@@ -1,10 +1,11 @@
 """Training Model B in two phases: on images, or on cached features of its frozen bottom (a CPU speed-up).
 
-Introduced in lesson 10. :func:`train_two_phase` is the textbook recipe: phase 1 trains the heads on a
-frozen backbone, phase 2 unfreezes the top backbone layers at a lower learning rate.
-:func:`train_two_phase_cached` gives the same model at a fraction of the cost on a CPU: the frozen
-bottom of the network (:func:`agecourse.transfer.split_model`) is computed once for a few augmented
-views of every training image, and both phases train the part above the cut on those features.
+Introduced in lesson 10. Both trainers run the same two phases (:func:`run_phases`, planned by one
+:class:`PhasePlan`): phase 1 trains the heads on a frozen backbone, phase 2 unfreezes the top backbone
+layers at a lower learning rate. :func:`train_two_phase` is the textbook recipe, on images;
+:func:`train_two_phase_cached` is its CPU variant: the frozen bottom of the network
+(:func:`agecourse.transfer.split_model`) is computed once for a few augmented views of every training
+image, and the same phases train the part above the cut on those features.
 Training Model B from the profile's settings is :func:`agecourse.recipes.train_model_b`.
 """
 
@@ -12,19 +13,21 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from agecourse.config import FINETUNE_LAYERS
 from agecourse.data import make_dataset
 from agecourse.models import compile_model
 from agecourse.training import TimeBudget, plot_history, train_model
 from agecourse.transfer import set_trainable_top, split_model, top_backbone_layers
 
-# Defaults for the two phases; the profile's epochs come from Settings.
-FINETUNE_LAYERS = 60
+# Default of phase 2's learning rate; the profile's values come from Settings (FINETUNE_LAYERS, the
+# default number of backbone layers phase 2 unfreezes, is Settings.transfer_finetune_layers' default).
 FINETUNE_LEARNING_RATE = 3e-4
 
 
@@ -39,69 +42,111 @@ def compile_options(loss_weights: dict[str, float] | None = None, weight_decay: 
     return options
 
 
+@dataclass(frozen=True)
+class PhasePlan:
+    """The two phases of Model B's training, the same for both trainers (on images and on cached
+    features): epochs of each phase, learning rates, early stopping's ``patience``, the
+    learning-rate reduction's ``lr_patience`` (phase 1 always reduces on plateaus; phase 2 follows
+    ``lr_schedule``: ``"plateau"`` or ``"cosine"`` over ``epochs_finetune``), whether each phase ends
+    on its lowest-validation-loss epoch (``restore_best_weights``) or its last, and the objective
+    (``loss_weights`` and ``weight_decay`` for :func:`~agecourse.models.compile_model`; ``None``: its
+    defaults). :func:`agecourse.recipes.phase_plan_for` fills it from the settings."""
+
+    epochs_frozen: int
+    epochs_finetune: int
+    learning_rate: float = 1e-3
+    finetune_learning_rate: float = FINETUNE_LEARNING_RATE
+    patience: int = 5
+    lr_patience: int = 2
+    lr_schedule: str = "plateau"
+    restore_best_weights: bool = True
+    loss_weights: dict[str, float] | None = None
+    weight_decay: float | None = None
+
+
+def run_phases(
+    trained: keras.Model,
+    model: keras.Model,
+    train,
+    val,
+    plan: PhasePlan,
+    finetune_layers: int,
+    deadline: float | None = None,
+    verbose: int | str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+) -> tuple[dict, dict, list[str]]:
+    """The one phase loop of both trainers. Phase 1: freeze ``model``'s backbone, compile
+    ``trained`` (the whole model, or the top above a cut, which shares its layers) at
+    ``plan.learning_rate`` and fit it. Phase 2: unfreeze the top ``finetune_layers`` backbone layers
+    (batch norm stays frozen), recompile at ``plan.finetune_learning_rate`` and fit again.
+
+    ``deadline`` (a :func:`time.monotonic` time) bounds both phases through
+    :class:`agecourse.training.TimeBudget`; phase 2 is skipped when the budget stopped phase 1 or
+    nothing is left, and when ``plan.epochs_finetune`` or ``finetune_layers`` is 0 (its history is
+    then empty). Returns ``(history_frozen, history_finetune, stopped)``; ``stopped`` says which
+    phase the budget stopped, and why."""
+    objective = compile_options(plan.loss_weights, plan.weight_decay)
+    common = dict(
+        patience=plan.patience,
+        lr_patience=plan.lr_patience,
+        verbose=verbose,
+        checkpoint=checkpoint,
+        restore_best_weights=plan.restore_best_weights,
+    )
+
+    def budget() -> list[TimeBudget]:
+        return [] if deadline is None else [TimeBudget(max(deadline - time.monotonic(), 1e-3))]
+
+    stopped: list[str] = []
+    set_trainable_top(model, 0)
+    compile_model(trained, learning_rate=plan.learning_rate, **objective)
+    first = budget()
+    frozen = train_model(trained, train, val, plan.epochs_frozen, extra_callbacks=first, **common)
+    stopped += [f"phase 1: {b.stopped_reason}" for b in first if b.stopped_reason]
+    out_of_time = bool(stopped) or (deadline is not None and time.monotonic() >= deadline)
+    if not plan.epochs_finetune or not finetune_layers or out_of_time:
+        return frozen, {}, stopped
+    set_trainable_top(model, finetune_layers)
+    compile_model(trained, learning_rate=plan.finetune_learning_rate, **objective)
+    second = budget()
+    finetune = train_model(
+        trained,
+        train,
+        val,
+        plan.epochs_finetune,
+        extra_callbacks=second,
+        lr_schedule=plan.lr_schedule,
+        learning_rate=plan.finetune_learning_rate,
+        **common,
+    )
+    stopped += [f"phase 2: {b.stopped_reason}" for b in second if b.stopped_reason]
+    return frozen, finetune, stopped
+
+
 def train_two_phase(
     model: keras.Model,
     train_ds,
     val_ds,
-    epochs_frozen: int,
-    epochs_finetune: int,
-    learning_rate: float = 1e-3,
-    finetune_learning_rate: float = FINETUNE_LEARNING_RATE,
+    plan: PhasePlan,
     finetune_layers: int = FINETUNE_LAYERS,
-    patience: int = 5,
+    time_budget_s: float | None = None,
     verbose: int | str = "auto",
     checkpoint: str | os.PathLike | None = None,
-    lr_schedule: str = "plateau",
-    lr_patience: int = 2,
-    time_budget_s: float | None = None,
-    restore_best_weights: bool = True,
-    loss_weights: dict[str, float] | None = None,
-    weight_decay: float | None = None,
-) -> tuple[dict, dict]:
-    """Phase 1: train the heads on a frozen backbone. Phase 2: unfreeze the top ``finetune_layers``
-    backbone layers (batch norm stays frozen) and continue at ``finetune_learning_rate``.
+) -> tuple[dict, dict, dict]:
+    """The textbook recipe on the image pipelines: :func:`run_phases` on the whole model, phase 2
+    unfreezing the top ``finetune_layers`` backbone layers. ``time_budget_s`` caps both phases
+    together; ``checkpoint`` keeps the best model of each phase on disk.
 
-    Both phases use :func:`agecourse.models.compile_model` and :func:`agecourse.training.train_model`
-    (early stopping after ``patience`` epochs with the best weights restored; learning-rate reduction
-    on plateaus after ``lr_patience`` epochs). With ``lr_schedule="cosine"`` phase 2's rate decays
-    over ``epochs_finetune`` epochs instead (:func:`agecourse.training.cosine_schedule`), as in
-    :func:`train_two_phase_cached`. ``time_budget_s`` caps both phases together; phase 2 is skipped
-    when nothing is left. ``epochs_finetune=0`` or ``finetune_layers=0`` skips phase 2 (its history
-    is then empty). ``restore_best_weights=False`` ends each phase on its last epoch instead of its
-    lowest-validation-loss one. ``loss_weights`` and ``weight_decay`` go to
-    :func:`~agecourse.models.compile_model` in both phases (``None``: its defaults).
-
-    Returns:
-        ``(history_frozen, history_finetune)``, plain dicts of per-epoch metrics.
+    Returns ``(history_frozen, history_finetune, info)``: plain dicts of per-epoch metrics, and
+    ``info`` with the number of fine-tuned layers and why the budget stopped training (empty when it
+    did not), as :func:`train_two_phase_cached` returns them.
     """
-    start = time.monotonic()
-    objective = compile_options(loss_weights, weight_decay)
-    set_trainable_top(model, 0)
-    compile_model(model, learning_rate=learning_rate, **objective)
-    common = dict(
-        patience=patience,
-        lr_patience=lr_patience,
-        verbose=verbose,
-        checkpoint=checkpoint,
-        restore_best_weights=restore_best_weights,
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
+    frozen, finetune, stopped = run_phases(
+        model, model, train_ds, val_ds, plan, finetune_layers, deadline, verbose, checkpoint
     )
-    frozen = train_model(model, train_ds, val_ds, epochs=epochs_frozen, time_budget_s=time_budget_s, **common)
-    left = None if time_budget_s is None else time_budget_s - (time.monotonic() - start)
-    if not epochs_finetune or not finetune_layers or (left is not None and left <= 0):
-        return frozen, {}
-    set_trainable_top(model, finetune_layers)
-    compile_model(model, learning_rate=finetune_learning_rate, **objective)
-    finetune = train_model(
-        model,
-        train_ds,
-        val_ds,
-        epochs=epochs_finetune,
-        time_budget_s=left,
-        lr_schedule=lr_schedule,
-        learning_rate=finetune_learning_rate,
-        **common,
-    )
-    return frozen, finetune
+    info = {"finetuned_backbone_layers": finetune_layers if finetune else 0, "stopped_by_budget": "; ".join(stopped)}
+    return frozen, finetune, info
 
 
 def join_histories(first: dict, second: dict) -> dict[str, list[float]]:
@@ -171,18 +216,74 @@ def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False
     view, as :func:`cached_features` gives them); the labels are repeated to match. Features stored
     in another dtype (``float16``, as :func:`train_two_phase_cached` keeps its training views) are
     cast to ``float32`` batch by batch.
+
+    The pipeline shuffles and batches row *numbers* and reads each batch's rows from ``features``
+    where it lies, so the features are never copied (``from_tensor_slices`` would copy them into a
+    tensor, and a shuffle buffer of whole feature maps would copy them again: three times the memory
+    of the views, the difference between fitting a Binder session and not). The order is the one a
+    shuffle of the rows themselves with the same ``seed`` gives.
     """
     views, rest = divmod(len(features), len(table))
     if rest or not views:
         raise ValueError(f"{len(features)} feature rows do not match {len(table)} images (or a multiple)")
-    labels = {name: np.tile(table[name].to_numpy(np.float32), views) for name in ("age", "gender")}
-    ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    ages, genders = (np.tile(table[name].to_numpy(np.float32), views) for name in ("age", "gender"))
+
+    def rows(index: np.ndarray):
+        return np.asarray(features[index], dtype=np.float32), ages[index], genders[index]
+
+    def read(index):
+        x, age, gender = tf.numpy_function(rows, [index], (tf.float32, tf.float32, tf.float32), stateful=False)
+        x.set_shape((None, *features.shape[1:]))
+        age.set_shape((None,))
+        gender.set_shape((None,))
+        return x, {"age": age, "gender": gender}
+
+    order = tf.data.Dataset.range(len(features))
     if shuffle:
-        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if features.dtype != np.float32:  # stored at half precision to halve the memory: the top computes in float32
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return ds.prefetch(tf.data.AUTOTUNE)
+        order = order.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return order.batch(batch_size).map(read).prefetch(tf.data.AUTOTUNE)
+
+
+# With a time budget, caching may take this share of it (at least one view is always cached).
+CACHE_SHARE = 0.4
+
+
+def cache_views(
+    bottom: keras.Model,
+    table,
+    image_size: int,
+    views: int,
+    batch_size: int = 64,
+    seed: int = 42,
+    until: float | None = None,
+):
+    """``views`` feature maps of every image of ``table`` from the frozen ``bottom``, stacked view
+    after view (:func:`feature_dataset` reads them so) and stored as ``float16``: the image, its
+    mirror image, then alternately plain and mirrored copies through :func:`view_augmentation`.
+
+    ``until`` (a :func:`time.monotonic` time) stops after the view that would be followed by one
+    ending later, judged by how long the views so far took: a short run caches fewer views, never
+    none. Returns the features of the views computed."""
+    if views < 1:
+        raise ValueError(f"views must be at least 1, got {views}")
+    augment = view_augmentation(seed) if views > 2 else None
+    # Half precision: half the memory, which is what lets several views at 224 px fit a Binder
+    # session; float16 keeps about three significant digits of these activations. Filled view by
+    # view, so no second full-size copy is ever made (pages of views never computed are never touched).
+    n = len(table)
+    features = None
+    start = time.monotonic()
+    for view in range(views):
+        part = cached_features(
+            bottom, table, image_size, batch_size, flip=view % 2 == 1, augment=augment if view >= 2 else None
+        )
+        if features is None:
+            features = np.empty((views * n, *part.shape[1:]), dtype=np.float16)
+        features[view * n : (view + 1) * n] = part
+        per_view = (time.monotonic() - start) / (view + 1)
+        if until is not None and time.monotonic() + per_view > until:
+            return features[: (view + 1) * n]
+    return features
 
 
 def train_two_phase_cached(
@@ -190,78 +291,42 @@ def train_two_phase_cached(
     split,
     image_size: int,
     cut: str,
-    epochs_frozen: int,
-    epochs_finetune: int,
-    learning_rate: float = 1e-3,
-    finetune_learning_rate: float = FINETUNE_LEARNING_RATE,
+    plan: PhasePlan,
+    views: int = 2,
     batch_size: int = 64,
-    flip: bool = True,
-    patience: int = 4,
+    seed: int = 42,
     time_budget_s: float | None = None,
     verbose: int | str = 2,
-    views: int | None = None,
-    lr_schedule: str = "plateau",
-    seed: int = 42,
-    lr_patience: int = 2,
-    restore_best_weights: bool = True,
-    loss_weights: dict[str, float] | None = None,
-    weight_decay: float | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Two-phase training of Model B with the frozen bottom computed once (a CPU speed-up).
+    """:func:`train_two_phase` with the frozen bottom computed once (a CPU speed-up): the same
+    :func:`run_phases` with the same ``plan``, on cached features instead of images.
 
     1. Cut the model at ``cut`` (:func:`split_model`) and compute the bottom's features for
-       ``views`` versions of every training image -- the image, its mirror image, then alternately
-       plain and mirrored copies passed through :func:`view_augmentation` -- and for the validation
-       images, once. ``views=None`` means 2 with ``flip`` and 1 without.
-    2. Phase 1: train the heads with the whole backbone frozen, on the cached features.
-    3. Phase 2: unfreeze every backbone layer above the cut (batch norm stays frozen) and continue
-       at ``finetune_learning_rate``; same features, as the bottom is still frozen. With
-       ``lr_schedule="cosine"`` that rate decays over ``epochs_finetune`` epochs
-       (:func:`agecourse.training.cosine_schedule`) instead of dropping on plateaus.
+       ``views`` versions of every training image (:func:`cache_views`) and for the validation
+       images, once.
+    2. :func:`run_phases` on the top: phase 1 with the whole backbone frozen, phase 2 with every
+       backbone layer above the cut unfrozen (:func:`top_backbone_layers`; batch norm stays frozen).
 
-    The result is the same as :func:`train_two_phase` with ``finetune_layers`` =
-    :func:`top_backbone_layers` and a fixed set of augmented views instead of fresh random ones every
-    epoch, at a fraction of the cost: the expensive early layers at full resolution run once per view
-    instead of once per epoch.
+    With one view (no augmentation) this computes what :func:`train_two_phase` does with
+    ``finetune_layers`` = the layers above the cut, on the same batches (up to the float16 storage
+    of the training features); with more, a fixed set of augmented views stands in for fresh random
+    ones every epoch, at a fraction of the cost: the expensive early layers at full resolution run
+    once per view instead of once per epoch. ``seed`` seeds the extra views and the shuffling of the
+    cached training features.
 
-    The training views are stored as ``float16`` (half the memory; the top still computes in float32).
-    ``seed`` seeds the extra views and the shuffling of the cached training features;
-    ``restore_best_weights=False`` ends each phase on its last epoch, and ``loss_weights`` /
-    ``weight_decay`` go to :func:`~agecourse.models.compile_model` (see :func:`train_two_phase`).
-
-    ``time_budget_s`` caps the whole call (caching included): each phase gets what is left, through
-    :class:`agecourse.training.TimeBudget`, and phase 2 is skipped when nothing is left. Returns
-    ``(history_frozen, history_finetune, info)``; ``info`` has the seconds spent caching, the number
-    of fine-tuned layers and why the budget stopped training (empty when it did not).
+    ``time_budget_s`` caps the whole call (caching included): caching stops adding views once they
+    would take more than :data:`CACHE_SHARE` of it (``info["train_views"]`` says how many were
+    cached), and the phases get what is left. Returns ``(history_frozen,
+    history_finetune, info)``; ``info`` has the cut, the seconds spent caching, the number of
+    training views and their bytes, the number of fine-tuned layers and why the budget stopped
+    training (empty when it did not).
     """
     start = time.monotonic()
-    objective = compile_options(loss_weights, weight_decay)
-
-    def budget() -> list[TimeBudget]:
-        if time_budget_s is None:
-            return []
-        return [TimeBudget(max(time_budget_s - (time.monotonic() - start), 1e-3))]
-
+    deadline = None if time_budget_s is None else start + time_budget_s
     bottom, top = split_model(model, cut)
-    n_top = top_backbone_layers(model, cut)
     set_trainable_top(model, 0)
-    if views is None:
-        views = 2 if flip else 1
-    if views < 1:
-        raise ValueError(f"views must be at least 1, got {views}")
-    augment = view_augmentation(seed) if views > 2 else None
-    # The training views are kept at half precision: half the memory, which is what lets several views
-    # at 224 px fit a Binder session, and float16 keeps about three significant digits of these
-    # activations. Filled view by view, so no second full-size copy is ever made.
-    n = len(split.train)
-    train_features = None
-    for view in range(views):
-        part = cached_features(
-            bottom, split.train, image_size, batch_size, flip=view % 2 == 1, augment=augment if view >= 2 else None
-        )
-        if train_features is None:
-            train_features = np.empty((views * n, *part.shape[1:]), dtype=np.float16)
-        train_features[view * n : (view + 1) * n] = part
+    until = None if deadline is None else start + CACHE_SHARE * time_budget_s
+    train_features = cache_views(bottom, split.train, image_size, views, batch_size, seed, until)
     val_features = cached_features(bottom, split.val, image_size, batch_size)
     cache_seconds = time.monotonic() - start
     if verbose:
@@ -272,40 +337,8 @@ def train_two_phase_cached(
         )
     train = feature_dataset(train_features, split.train, batch_size, shuffle=True, seed=seed)
     val = feature_dataset(val_features, split.val, batch_size)
-    stopped = []
-    compile_model(top, learning_rate=learning_rate, **objective)
-    first = budget()
-    frozen = train_model(
-        top,
-        train,
-        val,
-        epochs_frozen,
-        patience=patience,
-        lr_patience=lr_patience,
-        verbose=verbose,
-        extra_callbacks=first,
-        restore_best_weights=restore_best_weights,
-    )
-    stopped += [f"phase 1: {b.stopped_reason}" for b in first if b.stopped_reason]
-    finetune: dict = {}
-    if epochs_finetune and n_top and not stopped:
-        set_trainable_top(model, n_top)
-        compile_model(top, learning_rate=finetune_learning_rate, **objective)
-        second = budget()
-        finetune = train_model(
-            top,
-            train,
-            val,
-            epochs_finetune,
-            verbose=verbose,
-            extra_callbacks=second,
-            lr_schedule=lr_schedule,
-            learning_rate=finetune_learning_rate,
-            patience=patience,
-            lr_patience=lr_patience,
-            restore_best_weights=restore_best_weights,
-        )
-        stopped += [f"phase 2: {b.stopped_reason}" for b in second if b.stopped_reason]
+    n_top = top_backbone_layers(model, cut)
+    frozen, finetune, stopped = run_phases(top, model, train, val, plan, n_top, deadline, verbose)
     info = {
         "cut": cut,
         "finetuned_backbone_layers": n_top if finetune else 0,

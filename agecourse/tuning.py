@@ -17,6 +17,16 @@ from agecourse.recipes import build_model_a_for
 
 WIDTHS = (0.5, 1.0, 2.0)
 
+# Lesson 08's search per profile: (trials, epochs per trial, training faces sampled; None: all). Tiny on
+# purpose: it shows the mechanics within the lesson's time, and its ranking is a hint at best.
+SEARCH_BUDGETS: dict[str, tuple[int, int, int | None]] = {"ci": (2, 2, None), "cpu": (3, 2, 1500), "gpu": (8, 3, None)}
+
+
+def search_budget(settings) -> tuple[int, int, int | None]:
+    """``(trials, epochs per trial, training faces to sample or None for all)`` of lesson 08's
+    Keras Tuner search in ``settings.profile`` (:data:`SEARCH_BUDGETS`)."""
+    return SEARCH_BUDGETS[settings.profile]
+
 
 def model_a_hypermodel(settings, age_init: float):
     """A Keras Tuner build function for Model A: the recipe in ``settings`` with two choices left

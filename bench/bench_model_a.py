@@ -17,12 +17,11 @@ recipe's score is the flip-averaged one when the profile sets ``flip_tta`` (chos
 * ``bench/results/model_a_split.csv`` -- the split (file names only);
 * ``bench/results/model_a_history.csv`` -- one row per epoch and seed;
 * the profile seed's model, saved into the ``cpu`` profile's artifacts folder so lessons 08-13 reuse
-  it (``--no-artifact`` to skip); with ``--ship`` also the package's shipped ``model-a``
-  (``bench/train_course_models.py``'s ``ship``: the same training as
-  ``train_course_models.py --model a``). That folder is ``$AGECOURSE_ARTIFACTS/cpu-utkface``; without
-  the variable it is ``notebooks/artifacts/cpu-utkface``, where the lessons look when Jupyter runs
-  them from ``notebooks/``. The split is read from (or saved to) the same folder, so the benchmark and
-  the lessons use the same seeded split.
+  it (``--no-artifact`` to skip); the package's shipped ``model-a`` is trained by
+  ``scripts/write_package_data.py models`` (benchmarks never write the package). That folder is
+  ``$AGECOURSE_ARTIFACTS/cpu-utkface``; without the variable it is ``notebooks/artifacts/cpu-utkface``,
+  where the lessons look when Jupyter runs them from ``notebooks/``. The split is read from (or saved
+  to) the same folder, so the benchmark and the lessons use the same seeded split.
 
 Run it alone: ``.venv/bin/python bench/bench_model_a.py`` (``--seeds 42 --minutes 5`` for a trial).
 It skips with a message, and exit status 0, when the real data are absent.
@@ -67,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="training seeds")
     parser.add_argument("--name", default="model_a", help="result file stem in bench/results/")
     parser.add_argument("--no-artifact", action="store_true", help="do not install the model for the lessons")
-    parser.add_argument("--ship", action="store_true", help="also ship the profile seed's model in the package")
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a cpu-profile setting (trials)"
     )
@@ -112,13 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         predictions.append(prediction_rows(table, flipped).assign(seed=seed))
         histories.append(history_table(history).assign(seed=seed))
         if seed == settings.seed and not args.no_artifact:
-            installed = artifacts.save_model(settings, "a", model, history)
+            installed = artifacts.save_model(settings, "model-a", model, history)
             print(f"Installed the model for the lessons at {installed}")
-        if seed == settings.seed and args.ship:
-            from train_course_models import ship_benchmark_run
-
-            timing = dict(weights_name=None, train_wall=train_wall, started=(seed_start, seed_cpu))
-            ship_benchmark_run("a", model, {"train": history}, {}, seeded, split, **timing)
         val_loss = history.get("val_loss", [])
         best = min(range(len(val_loss)), key=val_loss.__getitem__) if val_loss else None
         per_seed.append(

@@ -16,9 +16,8 @@ flip-averaged; the recipe's score is the flip-averaged one when the profile sets
 * ``bench/results/model_b_predictions.csv`` -- one row per test image and seed (file name only);
 * ``bench/results/model_b_history.csv`` -- one row per epoch of both phases, per seed;
 * the profile seed's model in the ``cpu`` profile's artifacts folder (``--no-artifact`` to skip),
-  which lessons 11-13 load with ``agecourse.artifacts.get_model_b``; with ``--ship`` also the
-  package's shipped ``model-b`` (``bench/train_course_models.py``'s ``ship``: the same training as
-  ``train_course_models.py --model b``, so it is not run twice).
+  which lessons 11-13 use (``agecourse.model_choice.for_lesson``). The package's shipped ``model-b`` is
+  trained by ``scripts/write_package_data.py models`` (benchmarks never write the package).
 
 How it fits in 20 minutes on two CPU cores: two-phase training with the bottom of the backbone
 frozen in both phases, so its features are computed once per cached *view* of each training image
@@ -102,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="training seeds")
     parser.add_argument("--name", default="model_b", help="result file stem in bench/results/")
     parser.add_argument("--no-artifact", action="store_true", help="do not install the model for the lessons")
-    parser.add_argument("--ship", action="store_true", help="also ship the profile seed's model in the package")
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a cpu-profile setting (trials)"
     )
@@ -154,17 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         predictions.append(prediction_rows(table, flipped).assign(seed=seed))
         phases = [history_table(h).assign(phase=name) for name, h in (("frozen", frozen), ("finetune", finetune)) if h]
         histories.append(pd.concat(phases, ignore_index=True).assign(seed=seed))
-        if seed == settings.seed:
-            if not args.no_artifact:
-                compile_model(model, learning_rate=recipes.learning_rates_for(settings)[1])
-                installed = artifacts.save_model(settings, "b", model, join_histories(frozen, finetune))
-                print(f"Installed the model for the lessons at {installed.resolve()}")
-            if args.ship:
-                from train_course_models import ship_benchmark_run
-
-                phases = {"frozen": frozen, "finetune": finetune}
-                timing = dict(weights_name=Path(weights).name, train_wall=train_wall, started=(seed_start, seed_cpu))
-                ship_benchmark_run("b", model, phases, info, seeded, split, **timing)
+        if seed == settings.seed and not args.no_artifact:
+            compile_model(model, learning_rate=recipes.learning_rates_for(settings)[1])
+            installed = artifacts.save_model(settings, "model-b", model, join_histories(frozen, finetune))
+            print(f"Installed the model for the lessons at {installed.resolve()}")
         per_seed.append(
             {
                 "seed": seed,

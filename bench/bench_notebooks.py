@@ -8,12 +8,20 @@ a cold first run (lesson 01 includes making the synthetic faces in ``ci``; lesso
 ``--artifacts`` / ``--cache`` reuse folders instead.
 
 * ``ci``: synthetic faces, tiny settings (what the test suite runs under nbval).
-* ``cpu``: the real UTKFace sample (``AGECOURSE_DATA``) when ``../shared/data/utkface-part1`` exists,
-  else synthetic faces. Lessons that train (08, 10) can take many minutes here.
+* ``cpu``: as a Binder user without UTKFace runs it (no ``AGECOURSE_DATA``, an empty cache, so
+  :func:`agecourse.config.choose_data` picks synthetic faces), or with ``--data PATH`` on real faces
+  (``--data shared``: the UTKFace part-1 sample in ``../shared``), written to ``notebooks_cpu_utkface``.
+  Lessons 08 and 10 train for the profile's ``lesson_budget_s``.
 
+Each lesson records its seconds, the kernel's peak memory (the largest resident set of the kernel
+process, from ``getrusage`` once it has exited) and any TensorFlow start-up line (absl, oneDNN, CUDA,
+cpu_feature_guard) that reached a cell's output. The kernels get the environment a student has:
+no ``TF_CPP_MIN_LOG_LEVEL``; the ImageNet weights Keras would download come from
+``AGECOURSE_WEIGHTS`` (default ``../shared/weights`` where it exists: this machine is offline).
 A failure or a timeout is recorded (cell, error) and the run goes on with the next lesson.
 
     python bench/bench_notebooks.py --profile ci [--lessons 1 2 3] [--timeout 600] [--merge]
+    python bench/bench_notebooks.py --profile cpu [--data shared]
 
 ``--merge`` keeps the other lessons of an earlier result, so a long profile can run in batches; each
 lesson records when it ran and the load before it.
@@ -25,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -40,6 +49,7 @@ from common import (  # noqa: E402
     RESULTS,
     ROOT,
     SHARED_DATA,
+    SHARED_WEIGHTS,
     load_average,
     settings_record,
     write_result,
@@ -69,6 +79,25 @@ def _cell_seconds(cell) -> float | None:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
+# What TensorFlow's start-up writes to stderr (absl, oneDNN, CUDA stubs, CPU instructions).
+_TF_LOG = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cuda_(?:dnn|fft|blas|driver|executor)|cpu_feature_guard|"
+    r"Unable to register cu|rebuild TensorFlow with the appropriate compiler flags|^[IWE]\d{4} \d\d:\d\d:\d\d",
+    re.M,
+)
+
+
+def tensorflow_log_lines(cells) -> list[str]:
+    """TensorFlow start-up lines found in the stream outputs of ``cells`` (code cells run by nbclient)."""
+    found = []
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                found += [f"code cell {index}: {line[:160]}" for line in output.get("text", "").splitlines()
+                          if _TF_LOG.search(line)]  # fmt: skip
+    return found
+
+
 def run_one(path: Path, timeout: float) -> dict:
     """Execute one notebook in this process (called in the child); returns its result.
 
@@ -94,7 +123,10 @@ def run_one(path: Path, timeout: float) -> dict:
         result["status"] = "timeout"
         result["error"] = str(err).splitlines()[0][:300]
     result["seconds"] = time.perf_counter() - start
+    # The kernel has exited and been waited for: its peak resident set is this process's children's (KiB).
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6, 1)
     cells = [c for c in nb.cells if c.cell_type == "code"]
+    result["tensorflow_log_lines"] = tensorflow_log_lines(cells)
     times = [_cell_seconds(c) for c in cells]
     result["code_cells"] = len(cells)
     result["cells_seconds"] = sum(t for t in times if t is not None)
@@ -140,7 +172,11 @@ def main() -> None:
     )
     parser.add_argument("--artifacts", help="reuse this artifacts folder (default: a fresh temporary one)")
     parser.add_argument("--cache", help="reuse this data cache folder (default: a fresh temporary one)")
-    parser.add_argument("--data", help="real UTKFace folder for the cpu profile (default: the shared sample)")
+    parser.add_argument(
+        "--data",
+        help="cpu profile: a real UTKFace folder, or 'shared' for ../shared's part-1 sample "
+        "(default: none, as a Binder user without UTKFace: synthetic faces)",
+    )
     parser.add_argument("--output", help="result name (default notebooks_<profile>)")
     parser.add_argument(
         "--merge", action="store_true", help="keep the lessons of the existing result that this run does not redo"
@@ -160,13 +196,18 @@ def main() -> None:
     artifacts = Path(args.artifacts).resolve() if args.artifacts else temp / "artifacts"
     cache = Path(args.cache).resolve() if args.cache else temp / "cache"
     env = dict(os.environ, AGECOURSE_PROFILE=args.profile, AGECOURSE_ARTIFACTS=str(artifacts))
-    env.update(AGECOURSE_DATA_DIR=str(cache), TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-    env.pop("AGECOURSE_DATA", None)
+    env.update(AGECOURSE_DATA_DIR=str(cache), MPLBACKEND="Agg")
+    for name in ("AGECOURSE_DATA", "TF_CPP_MIN_LOG_LEVEL"):  # a student's kernel has neither
+        env.pop(name, None)
+    if "AGECOURSE_WEIGHTS" not in env and SHARED_WEIGHTS.is_dir():
+        # This machine has no internet: the ImageNet weights a student's Keras downloads come from ../shared.
+        env["AGECOURSE_WEIGHTS"] = str(SHARED_WEIGHTS)
     data = None
-    if args.profile == "cpu":
-        data = Path(args.data) if args.data else (SHARED_DATA if SHARED_DATA.is_dir() else None)
-        if data is not None:
-            env["AGECOURSE_DATA"] = str(data.resolve())
+    if args.profile == "cpu" and args.data:
+        data = SHARED_DATA if args.data == "shared" else Path(args.data)
+        if not data.is_dir():
+            raise SystemExit(f"{data}: no such folder of UTKFace images")
+        env["AGECOURSE_DATA"] = str(data.resolve())
     results = {}
     try:
         for number, path in notebooks:
@@ -175,10 +216,12 @@ def main() -> None:
             results[path.stem] = {"lesson": number, "when": when, "load_1min_before": before and before[0]}
             results[path.stem] |= run_in_subprocess(path, env, timeout)
             r = results[path.stem]
-            print(f"{r['status']} in {r['seconds']:.1f} s" + (f" ({r['error']})" if "error" in r else ""), flush=True)
+            peak = f", peak {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
+            print(f"{r['status']} in {r['seconds']:.1f} s{peak}" + (f" ({r['error']})" if "error" in r else ""),
+                  flush=True)  # fmt: skip
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-    name = args.output or f"notebooks_{args.profile}"
+    name = args.output or f"notebooks_{args.profile}" + ("_utkface" if data else "")
     merged_from = None
     if args.merge and (RESULTS / f"{name}.json").exists():
         old = json.loads((RESULTS / f"{name}.json").read_text())
@@ -201,8 +244,12 @@ def main() -> None:
                 "artifacts": str(artifacts) if args.artifacts else "fresh temporary folder (cold run)",
                 "cache": str(cache) if args.cache else "fresh temporary folder (cold run)",
                 "runner": "nbclient, one subprocess per notebook, cwd notebooks/; seconds include kernel start",
-                # Overrides the lessons read (08 retrains with AGECOURSE_RETRAIN=1 even if a model is saved).
-                "environment": {k: os.environ[k] for k in ("AGECOURSE_RETRAIN", "AGECOURSE_EPOCHS") if k in os.environ},
+                # Overrides the lessons read (AGECOURSE_FULL_RECIPE=1: 08 and 10 train the full recipe).
+                "environment": {
+                    k: os.environ[k] for k in ("AGECOURSE_RETRAIN", "AGECOURSE_FULL_RECIPE") if k in os.environ
+                },
+                "weights": env.get("AGECOURSE_WEIGHTS", "downloaded by Keras"),
+                "peak_memory": "the kernel's largest resident set (getrusage of the exited kernel), MB (10^6 bytes)",
                 "recipe": recipe,
             },
             "lessons": results,

@@ -199,8 +199,8 @@ MODEL_B_FIELDS = COMMON_FIELDS + (
     "transfer_weight_decay",
 )
 
-# Both recipes, each field once: what the lessons train with (bench_notebooks.py records it).
-LESSON_FIELDS = tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS))
+# Both recipes, each field once, and how long lessons train (bench_notebooks.py records them).
+LESSON_FIELDS = tuple(dict.fromkeys(MODEL_A_FIELDS + MODEL_B_FIELDS + ("lesson_budget_s",)))
 
 
 def jsonable(value):
@@ -269,17 +269,18 @@ def paired_difference(first: list[float], second: list[float]) -> dict:
 
 def plain_and_flipped(model, table, size: int, batch_size: int) -> tuple[object, object]:
     """``model``'s prediction tables for the images of ``table``: plain and flip-averaged
-    (:func:`agecourse.evaluate.predict_table`), each image decoded once for both."""
+    (:func:`agecourse.evaluate.predict_both`: one forward pass over the images, one over their
+    mirror images), each image decoded once for both."""
     from agecourse import evaluate as ev
     from agecourse.data import make_dataset
 
-    images = make_dataset(table, size, batch_size).cache()
-    return ev.predict_table(model, images, table), ev.predict_table(model, images, table, flip_average=True)
+    return ev.predict_both(model, make_dataset(table, size, batch_size).cache(), table)
 
 
 def seed_scores(model, split, size: int, batch_size: int, flip_tta: bool) -> tuple[dict, object, object]:
     """One trained seed's scores: validation and test, plain and flip-averaged, and which of the two
-    is the recipe's (``flip_tta``). Returns ``(scores, test_table, flipped_test_table)``."""
+    is the scoring recipe's (``flip_tta``, as :func:`agecourse.evaluate.score` chooses). Returns
+    ``(scores, test_table, flipped_test_table)``."""
     from agecourse import evaluate as ev
 
     val_plain, val_flip = (ev.evaluate_table(t) for t in plain_and_flipped(model, split.val, size, batch_size))
@@ -292,7 +293,7 @@ def seed_scores(model, split, size: int, batch_size: int, flip_tta: bool) -> tup
     }
     chosen = "test_flip_average" if flip_tta else "test"
     scores["recipe"] = {
-        "predictions": "flip-averaged" if flip_tta else "plain",
+        "predictions": ev.predictions_name(flip_tta),
         "age_mae": scores[chosen]["age_mae"],
         "gender_accuracy": scores[chosen]["gender_accuracy"],
     }

@@ -6,7 +6,7 @@ split: the test split is scored once per final recipe, by ``bench_model_a.py`` /
 
 Three kinds of trial:
 
-* ``history`` -- reads the per-epoch validation history that ``bench/train_course_models.py``
+* ``history`` -- reads the per-epoch validation history that ``scripts/write_package_data.py models``
   recorded for a shipped model (``results/course_model_<x>.json``) and compares what the run would
   have ended on with the lowest-validation-loss epoch restored (what lesson 08's early stopping does)
   and with the last epoch kept. With the same trajectory up to the end this is exact, not a rerun: the
@@ -141,7 +141,7 @@ def restore_vs_last(results: Path = RESULTS) -> dict:
     for key, phase in (("a", "train"), ("b", "finetune")):
         record_file = results / f"course_model_{key}.json"
         if not record_file.is_file():
-            out[key] = {"skipped": f"{record_file.name} not found (run bench/train_course_models.py)"}
+            out[key] = {"skipped": f"{record_file.name} not found (run scripts/write_package_data.py models)"}
             continue
         record = json.loads(record_file.read_text())
         history = record["history"][phase]
@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the trials and exit")
     parser.add_argument("--names", action="store_true", help="print the trial names on one line and exit")
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
-    parser.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("AGECOURSE_WEIGHTS", SHARED_WEIGHTS)))
+    from agecourse.config import weights_dirs  # AGECOURSE_WEIGHTS, read in config
+
+    parser.add_argument("--weights-dir", type=Path, default=(weights_dirs() or [SHARED_WEIGHTS])[0])
     args = parser.parse_args(argv)
     if args.names:
         print(" ".join(TRIALS))

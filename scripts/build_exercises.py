@@ -11,7 +11,14 @@ The source is ``exercises-src/NN_name.ipynb``: the solutions with their checks. 
 * Solution code sits between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines (the exercise gets
   ``# YOUR CODE HERE`` and ``...`` instead; ``# BEGIN SOLUTION: name = ...`` gives the exercise
   ``name = ...  # YOUR CODE HERE`` instead, for an assignment too long for one line), or on one
-  line ``name = value  # SOLUTION`` (the exercise gets ``name = ...  # YOUR CODE HERE``).
+  line ``name = value  # SOLUTION`` (the exercise gets ``name = ...  # YOUR CODE HERE``;
+  ``a, b = value  # SOLUTION`` gets ``a, b = ..., ...``, so that nothing unpacks a bare ``...``).
+* Every placeholder is a value the checks recognise: ``...``, or a function whose body is only
+  ``...``; its question then reports "not answered yet" (zero points, no traceback). A cell that
+  uses an earlier answer starts with ``if grader.answered("qN", "name"):`` so that an untouched
+  exercise runs to the end, saying which question to answer first
+  (:meth:`agecourse.grading.Grader.answered`). ``tests/test_exercises_untouched.py`` runs every
+  untouched exercise and asserts exactly that.
 * A code cell starting ``# TESTS qN`` holds the checks of question N (see :mod:`agecourse.grading`).
   Exercises and solutions get ``grader.check("qN")`` in its place; the checks go to
   ``agecourse/exercise_tests/exNN_name.py``, which ships inside the package (so checks work on
@@ -66,16 +73,19 @@ INTRO = """## How these exercises work
 Each question says **what to do**, what is **given** and **how it is checked**. Write your answer
 where you see `# YOUR CODE HERE` (replace the `...`), then run the check cell under it:
 `grader.check("q1")` runs the question's public checks at once and tells you which one failed, why,
-and gives a hint. The checks run offline, on Colab and locally.
+and gives a hint; a question you have not answered yet says so. The checks run offline, on Colab
+and locally. You can answer the questions in any order: a cell that needs an earlier answer says
+which question to answer first and skips itself until then.
 
 When your instructor grades the notebook, it runs from top to bottom in a fresh kernel and
 **hidden checks** with other inputs run too, so solve the problem rather than the examples. A
 check may also recompute your measured numbers from the model or data you return, so report what
 you measured. *Written* questions are read and marked by your instructor. No question needs a GPU
-or a dataset; the experiments train tiny models for a few seconds.
+or a download; the experiments train tiny models for a few seconds, some of them on the course's
+synthetic faces (drawn by a program, not real people) or with the models the course ships.
 
 At the end you find a short **questionnaire** (not graded: answer it for yourself) and optional
-**extensions** taken from the lesson's "Try ..." prompts."""
+**extensions**: ideas to take the lesson further on your own."""
 
 SETUP_MD = "## Setup\n\nRun this cell first: it makes sure `agecourse` is installed and loads the checks."
 
@@ -229,7 +239,9 @@ def strip_solution(code: str, where: str) -> str:
             continue
         match = SOLUTION_LINE_RE.match(line)
         if match:
-            out.append(f"{match.group(1)}{match.group(2)} = ...  # YOUR CODE HERE")
+            targets = [t for t in match.group(2).split(",") if t.strip()]
+            placeholder = ", ".join(["..."] * len(targets)) if "," in match.group(2) else "..."
+            out.append(f"{match.group(1)}{match.group(2)} = {placeholder}  # YOUR CODE HERE")
         elif line.rstrip().endswith("# SOLUTION"):
             raise SourceError(f"{where}: '# SOLUTION' only works on 'name = value' lines: {line.strip()!r}")
         else:
@@ -259,7 +271,7 @@ def how_checked(q: Question) -> str:
             f"**How it is checked.** Your instructor reads your answer and gives up to {_fmt(q.points)} "
             f"point{'s' if q.points != 1 else ''}. Write it in the cell below, after "
             f"`{written_marker(q.question)}` (keep that first line: the grader looks for it). A few "
-            "sentences that quote the numbers you measured are better than a long text."
+            "clear sentences are better than a long text."
         )
     public = [c for c in q.checks if not c.hidden]
     hidden = len(q.checks) - len(public)

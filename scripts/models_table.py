@@ -1,7 +1,7 @@
 """Write the shipped-models table into README.md from ``agecourse/course_models/registry.json``.
 
 The table sits between ``<!-- models-table -->`` and ``<!-- /models-table -->``; run this after
-``bench/train_course_models.py`` (``--check`` exits 1 when the README is stale).
+``scripts/write_package_data.py models`` (``--check`` exits 1 when the README is stale).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 # Sourced by run.sh and test.sh: make .venv and install agecourse into it, once per pyproject change.
-# Uses $PYTHON when set, else python3 (or python) from PATH; it must be Python 3.10 or newer.
+# Uses $PYTHON when set, else python3 (or python) from PATH; it must be Python 3.11 or newer.
 PYTHON_BIN=${PYTHON:-$(command -v python3 || command -v python || true)}
 if [ -z "$PYTHON_BIN" ]; then
-    echo "agecourse needs Python 3.10 or newer: no python3 found on PATH (or set PYTHON=/path/to/python)" >&2
+    echo "agecourse needs Python 3.11 or newer: no python3 found on PATH (or set PYTHON=/path/to/python)" >&2
     exit 1
 fi
-if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-    echo "agecourse needs Python 3.10 or newer; $PYTHON_BIN is $("$PYTHON_BIN" --version 2>&1)" >&2
+if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "agecourse needs Python 3.11 or newer; $PYTHON_BIN is $("$PYTHON_BIN" --version 2>&1)" >&2
     exit 1
 fi
 # A .venv without a working pip (say, an earlier attempt stopped half-way) is rebuilt in place.

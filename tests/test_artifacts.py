@@ -39,15 +39,15 @@ def test_get_split_rebuilds_when_files_vanish(tmp_path, monkeypatch, capsys):
 
 
 def test_model_paths_are_one_per_model_and_profile(tiny_settings):
-    a, b = artifacts.model_path(tiny_settings, "a"), artifacts.model_path(tiny_settings, "b")
+    a, b = artifacts.model_path(tiny_settings, "model-a"), artifacts.model_path(tiny_settings, "model-b")
     assert a != b and a.parent == b.parent == tiny_settings.artifacts_dir
-    assert artifacts.history_path(tiny_settings, "b").parent == b.parent
-    assert artifacts.model_path(tiny_settings.replace(profile="cpu"), "a").parent != a.parent
-    with pytest.raises(ValueError, match="use 'a'"):
-        artifacts.model_path(tiny_settings, "c")
+    assert artifacts.history_path(tiny_settings, "model-b").parent == b.parent
+    assert artifacts.model_path(tiny_settings.replace(profile="cpu"), "model-a").parent != a.parent
+    with pytest.raises(ValueError, match="use 'model-a'"):
+        artifacts.model_path(tiny_settings, "a")
 
 
-@pytest.mark.parametrize("which", ["a", "b"])
+@pytest.mark.parametrize("which", ["model-a", "model-b"])
 def test_get_model_trains_saves_and_reloads(which, tiny_settings, tiny_split, capsys):
     """A real tiny training the first time, the saved file the second; same predictions."""
     model = artifacts.get_model(tiny_settings, which, split=tiny_split)
@@ -63,51 +63,45 @@ def test_get_model_trains_saves_and_reloads(which, tiny_settings, tiny_split, ca
 
 
 def test_a_model_saved_for_other_settings_is_not_reused(tiny_settings, tiny_split, capsys):
-    """Model B's cpu input changed from 96 to 160 px: a stale file must be retrained, not reused."""
+    """A stale file (a model built for another input size) must be retrained, not reused."""
     old_b = build_model_b(image_size=48, alpha=0.35, weights=None, verbose=False)
-    artifacts.save_model(tiny_settings.replace(transfer_image_size=48), "b", old_b)
-    problem = artifacts.saved_model_problem(tiny_settings, "b")
-    assert "takes 48 px images" in problem and "uses 32 px" in problem
+    artifacts.save_model(tiny_settings.replace(transfer_image_size=48), "model-b", old_b)
+    model, problem = artifacts.load_saved(tiny_settings, "model-b")
+    assert model is None and "takes 48 px images" in problem and "uses 32 px" in problem
     with pytest.raises(ValueError, match="takes 48 px images"):
-        artifacts.load_model(tiny_settings, "b")
+        artifacts.load_model(tiny_settings, "model-b")
     with pytest.raises(ValueError, match="not saving"):
-        artifacts.save_model(tiny_settings, "b", old_b)
+        artifacts.save_model(tiny_settings, "model-b", old_b)
     other = tiny_settings.replace(transfer_image_size=48, transfer_backbone="EfficientNetB0")
-    assert "uses EfficientNetB0" in artifacts.compatibility_problem(other, "b", old_b)
+    assert "uses EfficientNetB0" in artifacts.compatibility_problem(other, "model-b", old_b)
     # The same check sends get_model to a real (tiny) training; Model A here, as it trains fastest.
-    artifacts.save_model(tiny_settings.replace(image_size=16), "a", build_model_a(16, filters=(4,), dense_units=4))
-    model = artifacts.get_model_a(tiny_settings, split=tiny_split)
+    small_a = build_model_a(16, filters=(4,), dense_units=4)
+    artifacts.save_model(tiny_settings.replace(image_size=16), "model-a", small_a)
+    model = artifacts.get_model(tiny_settings, "model-a", split=tiny_split)
     assert model.input_shape[1] == 24 and "takes 16 px images" in capsys.readouterr().out
-    assert artifacts.saved_model_problem(tiny_settings, "a") == ""
+    reloaded, reason = artifacts.load_saved(tiny_settings, "model-a")
+    assert reloaded is not None and reason.startswith("saved in ")
 
 
-def test_should_train_reuses_only_a_compatible_saved_model(tmp_path, monkeypatch):
+def test_a_saved_model_and_its_history_are_read_back(tmp_path, monkeypatch):
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
-    monkeypatch.delenv("AGECOURSE_RETRAIN", raising=False)
-    assert artifacts.should_train(get_settings("ci"), "a")[0], "ci always trains"
     cpu = get_settings("cpu", data_dir=tmp_path, image_size=24)
-    train, reason = artifacts.should_train(cpu, "a")
-    assert train and "no saved Model A" in reason
+    model, reason = artifacts.load_saved(cpu, "model-a")
+    assert model is None and "no saved Model A" in reason
     history = {"loss": [2.0, 1.0], "val_loss": [2.5, 1.5]}
-    artifacts.save_model(cpu, "a", build_model_a(24, filters=(4,), dense_units=4), history)
-    assert artifacts.should_train(cpu, "a") == (
-        False,
-        f"reusing the saved {artifacts.model_path(cpu, 'a')} (set AGECOURSE_RETRAIN=1 to train again)",
-    )
-    model, loaded_history = artifacts.load_model(cpu, "a")
+    artifacts.save_model(cpu, "model-a", build_model_a(24, filters=(4,), dense_units=4), history)
+    model, loaded_history = artifacts.load_model(cpu, "model-a")
     assert loaded_history == history and model.input_shape[1] == 24
-    train, reason = artifacts.should_train(cpu.replace(image_size=32), "a")
-    assert train and "takes 24 px images" in reason
-    monkeypatch.setenv("AGECOURSE_RETRAIN", "1")
-    assert artifacts.should_train(cpu, "a") == (True, "retraining was requested (AGECOURSE_RETRAIN=1)")
-    monkeypatch.setenv("AGECOURSE_RETRAIN", "please")
-    with pytest.raises(ValueError, match="AGECOURSE_RETRAIN='please'"):
-        artifacts.retrain_requested()
+    model, reason = artifacts.load_saved(cpu.replace(image_size=32), "model-a")
+    assert model is None and "takes 24 px images" in reason
+    artifacts.model_path(cpu, "model-a").write_bytes(b"not a keras file")
+    model, reason = artifacts.load_saved(cpu, "model-a")
+    assert model is None and "could not be loaded" in reason and "model_a.keras" in reason
 
 
 def test_load_model_names_the_missing_file(tmp_path, monkeypatch):
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="model_a.keras: no saved Model A"):
-        artifacts.load_model(get_settings("ci"), "a")
+        artifacts.load_model(get_settings("ci"), "model-a")
     with pytest.raises(FileNotFoundError, match="model_b.keras: no saved Model B .*lesson 10"):
-        artifacts.load_model(get_settings("ci"), "b")
+        artifacts.load_model(get_settings("ci"), "model-b")

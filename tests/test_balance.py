@@ -200,3 +200,35 @@ def test_group_weights_explain_bad_input(table):
         balance.add_group_weights(table, combine=True)
     with pytest.raises(ValueError, match="positive finite"):
         balance.add_group_weights(table.assign(weight=0.0), combine=True)
+
+
+def test_quick_recipe_caps_epochs_and_time_and_trains_both_arms_the_same_way(tmp_path, image_writer):
+    from agecourse import recipes
+    from agecourse.config import get_settings
+    from agecourse.data import Split
+
+    quick, budget_s = balance.quick_recipe(get_settings("cpu"))
+    assert quick.epochs == min(get_settings("cpu").epochs, balance.QUICK_EPOCHS) and budget_s == balance.QUICK_BUDGET_S
+    assert quick.image_size == get_settings("cpu").image_size  # only ci shrinks the network
+    small, _ = balance.quick_recipe(get_settings("ci"))
+    assert small.image_size == 32 and small.model_filters == (8, 16, 32)
+    line = balance.describe_quick(small, budget_s)
+    assert "32 px" in line and "8-16-32" in line and f"{budget_s:.0f} s" in line and "'ci'" in line
+
+    rows = [
+        {
+            "path": str(image_writer(tmp_path / f"{i}.jpg", (40, 40), seed=i)),
+            "age": int(a),
+            "gender": i % 2,
+            "race": i % 5,
+        }
+        for i, a in enumerate(np.linspace(1, 80, 24).astype(int))
+    ]
+    images = pd.DataFrame(rows)
+    split = Split(images.iloc[:16], images.iloc[16:20], images.iloc[20:])
+    quick = small.replace(epochs=1, batch_size=8)
+    weighted = balance.add_sample_weights(split.train, power=1.0)
+    model, history = recipes.train_model_a(quick, split, train_images=weighted, sample_weight="weight", verbose=0)
+    assert len(history["loss"]) == 1 and model.output_names == ["age", "gender"]
+    with pytest.raises(ValueError, match="no 'w' column"):
+        recipes.train_model_a(quick, split, train_images=split.train, sample_weight="w", verbose=0)

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "scripts"))  # course_cards (the package-data writer's cards)
 
 import bench_report  # noqa: E402
 import common  # noqa: E402
@@ -163,7 +164,7 @@ def test_model_b_against_model_a_is_paired_seed_by_seed(tmp_path):
 
 
 def test_model_cards_read_the_load_at_the_start():
-    import course_cards
+    import course_cards  # scripts/course_cards.py
 
     assert "otherwise idle" in course_cards.load_remark({"start": [0.4], "end": [1.9]}, cores=2)
     assert "other work was running" in course_cards.load_remark({"start": [1.8], "end": [1.9]}, cores=2)
@@ -184,9 +185,9 @@ def test_stale_notebook_timings_are_withheld_not_published():
         run | {"settings": base | {"recipe": moved}}, "cpu"
     )
     assert bench_report.notebook_timings_problem(run | {"settings": base | {"recipe": current}}, "cpu") == ""
-    lines, _ = bench_report.section_notebooks(None, unrecorded)
+    lines, _, _ = bench_report.section_notebooks(None, unrecorded)
     text = "\n".join(lines)
-    assert "cpu timings withheld" in text and "460 s" not in text
+    assert "timings withheld" in text and "did not record" in text and "460 s" not in text
 
 
 def test_plain_and_flipped_predictions_match_predicting_each_way(tmp_path, split_maker):
@@ -205,3 +206,35 @@ def test_plain_and_flipped_predictions_match_predicting_each_way(tmp_path, split
     assert flipped["age_pred"].to_numpy() == pytest.approx(expected_flip["age_pred"].to_numpy())
     assert list(plain["path"]) == list(split.val["path"])
     assert (plain["age_pred"] != flipped["age_pred"]).any()  # the mirror images were really predicted
+
+
+def test_notebook_runs_find_tensorflow_start_up_lines_in_outputs():
+    import bench_notebooks
+
+    cells = [
+        {"outputs": [{"output_type": "stream", "name": "stdout", "text": "Lesson 08 | profile 'cpu'\n"}]},
+        {
+            "outputs": [
+                {
+                    "output_type": "stream",
+                    "name": "stderr",
+                    "text": "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    "I0000 00:00:1796300967.271103   12095 port.cc:153] oneDNN custom operations are on.\n",
+                }
+            ]
+        },
+    ]
+    found = bench_notebooks.tensorflow_log_lines(cells)
+    assert len(found) == 2 and all(line.startswith("code cell 1: ") for line in found)
+    assert bench_notebooks.tensorflow_log_lines(cells[:1]) == []
+
+
+def test_cpu_lesson_target_judges_time_and_memory():
+    fast = {"seconds": 100.0, "status": "ok", "peak_rss_mb": 1500.0}
+    run = {"lessons": {"01_load": fast, "08_train": fast | {"peak_rss_mb": 2500.0}}}
+    check = bench_report.cpu_target({"notebooks_cpu": run})
+    assert check["ok"] is False and "08_train 100 s, 2.50 GB" in check["text"]
+    run["lessons"]["08_train"] = fast | {"seconds": 590.0}
+    check = bench_report.cpu_target({"notebooks_cpu": run, "notebooks_cpu_utkface": None})
+    assert check["ok"] is True and "slowest 08_train 590 s, largest peak 1.50 GB" in check["text"]
+    assert bench_report.cpu_target({})["ok"] is None

@@ -91,7 +91,7 @@ def voila(tmp_path):
 
 
 def photo_file(folder: Path) -> Path:
-    """A JPEG of two synthetic faces (not real people) that the Haar cascade finds."""
+    """A JPEG of two synthetic faces (not real people) that MTCNN finds (example_photos.EXAMPLE_FACE_SEEDS)."""
     from agecourse import example_photos
 
     path = folder / "two_faces.jpg"

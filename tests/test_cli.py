@@ -261,22 +261,17 @@ def test_evaluate_user_mistakes_are_one_line(capsys, tiny_model, face_dir, tmp_p
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> dict[str, Path]:
-    """A synthetic face the Haar detector finds, a chip-like face, no face, a non-image, a tiny image."""
+    """A synthetic face the detector finds, a chip-like face, no face, a non-image, a tiny image."""
     from PIL import Image
 
+    from agecourse import example_photos
     from agecourse.deploy import detect_faces
-    from agecourse.synthetic import draw_face, face_rng
+    from agecourse.synthetic import draw_face
 
     folder = tmp_path_factory.mktemp("photos")
-    found = None
-    for i in range(20):  # Haar finds about half of the cartoon faces: take the first it finds
-        face = draw_face(35, i % 2, i % 5, size=160, rng=face_rng(11, i))
-        scene = np.full((320, 320, 3), 128, np.uint8)
-        scene[80:240, 80:240] = face  # some background around the face, like a photo
-        if detect_faces(scene):
-            found = scene
-            break
-    assert found is not None, "the Haar detector found none of 20 synthetic faces"
+    # MTCNN finds only some cartoon faces: the example faces are chosen so that it finds them.
+    found = example_photos.group_photo(example_photos.example_faces()[:1])  # the 220 px face at (70, 70)
+    assert detect_faces(found), "the detector found no face in the example photo"
     paths = {
         "face": folder / "face.jpg",
         "chip": folder / "chip.png",
@@ -303,7 +298,7 @@ def test_predict_finds_and_describes_a_face(capsys, tiny_model, photos, tmp_path
     assert face["detected"] is True and 0 <= face["p_female"] <= 1 and face["age"] >= 0
     assert face["gender"] == ("female" if face["p_female"] >= 0.5 else "male")
     x, y, w, h = face["box"]
-    assert 40 <= x <= 140 and 40 <= y <= 140 and 100 <= w <= 240  # around the 160 px face at (80, 80)
+    assert 40 <= x <= 160 and 40 <= y <= 160 and 100 <= w <= 260  # around the 220 px face at (70, 70)
     assert record["files"] and all(Path(p).stat().st_size > 0 for p in record["files"])
 
 
@@ -430,3 +425,29 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal(tiny_model, photos):
     assert [line for line in quiet.stderr.splitlines() if TF_LOG_LINE.match(line)] == []
     shown = [line.split("] ", 1)[-1] for line in debug.stderr.splitlines() if TF_LOG_LINE.match(line)]
     assert all(text not in quiet.stderr for text in shown)
+
+
+@pytest.mark.real_data
+def test_evaluate_reproduces_the_benchmarks_recipe_score_for_the_shipped_model(real_data_dir, capsys):
+    """``agecourse evaluate model-a`` on the shipped model's test rows prints the score the benchmark
+    recorded for that run (the shipped Model A is ``bench_model_a.py --ship``'s seed-42 run), scored
+    the recipe's way: flip-averaged predictions, as the cpu profile's ``flip_tta`` asks."""
+    root = Path(__file__).resolve().parents[1]
+    bench = json.loads((root / "bench" / "results" / "model_a.json").read_text())
+    seed = next(run for run in bench["per_seed"] if run["seed"] == 42)
+    recipe = seed["scores"]["recipe"]
+    assert recipe["predictions"] == "flip-averaged"
+    split = root / "bench" / "results" / "course_models_split.csv"
+    argv = ("evaluate", "model-a", "--data", real_data_dir, "--split", split, "--rows", "test")
+    status, out, err = run_cli(capsys, *argv, "--json")
+    assert status == 0, err
+    metrics = json.loads(out)
+    assert metrics["predictions"] == "flip-averaged" and metrics["count"] == seed["scores"]["test"]["count"]
+    assert metrics["age"]["mae"] == pytest.approx(recipe["age_mae"], abs=0.005)
+    assert metrics["gender"]["accuracy"] == pytest.approx(recipe["gender_accuracy"], abs=1.5 / metrics["count"])
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 0, err
+    assert (
+        f"age MAE {recipe['age_mae']:.2f} years, gender accuracy {recipe['gender_accuracy']:.1%} "
+        f"on {metrics['count']} images (flip-averaged predictions)" in out
+    )

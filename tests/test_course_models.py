@@ -1,5 +1,6 @@
-"""The shipped course models (agecourse.course_models): registry, hash-checked loading, the CLI's
-``predict`` without a model and ``evaluate`` by name, lessons' model choice, the demo page's text.
+"""The shipped course models (agecourse.course_models): registry, weights-only hash-checked loading,
+the CLI's ``predict`` without a model and ``evaluate`` by name. (Which model a lesson or the demo uses
+is tests/test_model_choice.py.)
 
 Everything here runs offline: the models are package data. The one test that needs the real
 UTKFace sample (reproducing the model card's test numbers) is marked ``real_data``.
@@ -66,19 +67,54 @@ def test_registry_lists_both_models_with_their_files_hashes_and_scores():
     assert cm.entry("model-b")["input_size"] == cpu.transfer_image_size
 
 
-def test_shipped_files_hold_no_optimizer_state(tmp_path):
-    import zipfile
-
-    import h5py
-
+def test_shipped_files_are_weights_only_and_rebuild_the_recorded_model(offline):
+    """Each file is an .npz of weight arrays (no Keras config, no optimizer): the architecture is the
+    package's own build, so the load does not depend on the Keras release that saved the model. The
+    rebuilt model reproduces the reference prediction recorded when the file was written."""
     for name in cm.names():
-        with zipfile.ZipFile(cm.path(name)) as archive:
-            config = json.loads(archive.read("config.json"))
-            assert set(archive.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
-            weights = archive.extract("model.weights.h5", tmp_path / name)
-        assert not config.get("compile_config")  # saved uncompiled: no optimizer, no losses
-        with h5py.File(weights, "r") as h5:
-            assert "optimizer" not in h5 and "layers" in h5
+        arrays, paths = cm.read_weights(cm.path(name))
+        assert cm.path(name).name.endswith(".weights.npz") and len(arrays) == len(paths) > 10
+        assert not any("optimizer" in p for p in paths)
+        model = cm.load(name)
+        assert [v.path for v in model.weights] == paths
+        reference = cm.entry(name)["reference"]
+        got = cm.reference_prediction(model)
+        for key in ("age", "gender"):
+            np.testing.assert_allclose(got[key], reference[key], rtol=1e-4, atol=1e-4)
+
+
+def test_a_weights_file_that_does_not_fit_the_architecture_is_refused(tmp_path, monkeypatch):
+    model = cm.build("model-a")
+    weights = model.get_weights()
+    short = tmp_path / "short.weights.npz"
+    np.savez(
+        short,
+        paths=np.array([v.path for v in model.weights][:-1]),
+        **{f"w{i:04d}": w for i, w in enumerate(weights[:-1])},
+    )
+    entry = dict(cm.entry("model-a"), sha256=cm.sha256_of(short))
+    monkeypatch.setattr(cm, "entry", lambda name: entry)
+    with pytest.raises(cm.CourseModelError, match=f"{short}: holds {len(weights) - 1} weight arrays"):
+        cm.load("model-a", file=short)
+    wrong = tmp_path / "wrong.weights.npz"
+    bad = [np.zeros((3, 3)) if i == 0 else w for i, w in enumerate(weights)]
+    np.savez(wrong, paths=np.array([v.path for v in model.weights]), **{f"w{i:04d}": w for i, w in enumerate(bad)})
+    entry["sha256"] = cm.sha256_of(wrong)
+    with pytest.raises(cm.CourseModelError, match=r"weight 0 \(block1_conv1/kernel\) has shape \(3, 3\)"):
+        cm.load("model-a", file=wrong)
+    text = tmp_path / "text.weights.npz"
+    text.write_text("not a weights file")
+    entry["sha256"] = cm.sha256_of(text)
+    with pytest.raises(cm.CourseModelError, match=f"{text}: not a weights file"):
+        cm.load("model-a", file=text)
+
+
+def test_written_weights_read_back_exactly(tmp_path):
+    model = cm.build("model-a")
+    path = cm.write_weights(model, tmp_path / "a.weights.npz")
+    arrays, paths = cm.read_weights(path)
+    assert paths == [v.path for v in model.weights]
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, model.get_weights()))
 
 
 def test_load_checks_the_hash_and_predicts(offline):
@@ -92,7 +128,7 @@ def test_load_checks_the_hash_and_predicts(offline):
 
 
 def test_a_tampered_copy_is_refused_naming_the_file_and_both_hashes(tmp_path):
-    copy = tmp_path / "model_b.keras"
+    copy = tmp_path / "model_b.weights.npz"
     shutil.copyfile(cm.path("model-b"), copy)
     with copy.open("ab") as fh:
         fh.write(b"tampered")
@@ -103,7 +139,7 @@ def test_a_tampered_copy_is_refused_naming_the_file_and_both_hashes(tmp_path):
     message = str(info.value)
     assert str(copy) in message and expected in message and actual in message
     with pytest.raises(cm.CourseModelError, match="is missing"):
-        cm.load("model-b", file=tmp_path / "gone.keras")
+        cm.load("model-b", file=tmp_path / "gone.weights.npz")
     with pytest.raises(cm.CourseModelError, match="no shipped model called 'model-c'"):
         cm.load("model-c")
 
@@ -131,7 +167,7 @@ def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, im
     rows = json.loads(capsys.readouterr().out)
     assert status == 0 and len(rows) == 1 and len(rows[0]["faces"]) == 1
     status = main(["predict", "model-z", str(grace_hopper())])
-    assert status == 2 and "no shipped model called 'model-z'" in capsys.readouterr().err
+    assert status == 2 and "no course model called 'model-z'" in capsys.readouterr().err
     # A folder of UTKFace-named images, with a split that names half of them as test rows.
     folder = tmp_path / "faces"
     names = [f"{20 + i}_{i % 2}_{i % 5}_2017011617452{i:02d}12.jpg" for i in range(12)]
@@ -154,57 +190,6 @@ def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, im
     assert status == 2 and "1 of the 6 'test' files" in err and names[1] in err
     status = main(["evaluate", "model-b", "--data", str(folder), "--rows", "val"])
     assert status == 2 and "--rows needs --split" in capsys.readouterr().err
-
-
-def test_lessons_use_the_shipped_model_when_this_runtime_has_none(tmp_path, monkeypatch, capsys):
-
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
-    monkeypatch.delenv("AGECOURSE_RETRAIN", raising=False)
-    settings = get_settings("gpu", data_dir=tmp_path)  # gpu: Model A at 128 px; the shipped one takes 64 px
-    model, fitted = cm.for_lesson(settings, "model-a")
-    out = capsys.readouterr().out
-    assert "using the shipped Model A (model-a)" in out and "AGECOURSE_RETRAIN=1" in out
-    assert model.input_shape[1] == 64 and fitted.image_size == 64 and settings.image_size == 128
-    model_b, fitted_b = cm.for_lesson(settings.replace(data_dir=None), "model-b")
-    assert model_b.input_shape[1] == fitted_b.transfer_image_size == cm.entry("model-b")["input_size"]
-    assert "trained on real faces" in capsys.readouterr().out  # said when the data are synthetic
-    monkeypatch.setenv("AGECOURSE_RETRAIN", "maybe")
-    with pytest.raises(ValueError, match="AGECOURSE_RETRAIN"):
-        cm.for_lesson(settings, "model-a")
-
-
-def test_lessons_report_test_faces_the_shipped_model_was_trained_on(tmp_path, monkeypatch, capsys):
-    import pandas as pd
-
-    from agecourse.data import Split
-
-    seen = sorted(cm.seen_files())
-    assert len(seen) == sum(cm.entry("model-a")["training_data"]["split"][p] for p in ("train", "val"))
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
-    rows = pd.DataFrame({"path": [f"/data/{seen[0]}", "/data/1_0_0_20990101000000000.jpg"], "age": [1, 1]})
-    split = Split(rows, rows, rows)
-    cm.for_lesson(get_settings("cpu", data_dir=tmp_path), "model-a", split=split)
-    assert "1 of the 2 test faces here were among its training or validation faces" in capsys.readouterr().out
-
-
-def test_ci_lessons_keep_training_their_own_small_model(tmp_path, monkeypatch):
-    """The ci profile (synthetic faces, 48 px) trains its own model in seconds, offline; the shipped
-    real-face models are not used there."""
-
-    monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
-    settings = get_settings("ci", epochs=1)
-    model, fitted = cm.for_lesson(settings, "model-a", verbose=False)
-    assert fitted is settings and model.input_shape[1] == settings.image_size == 48
-    assert (settings.artifacts_dir / "model_a.keras").is_file()  # trained and saved by this runtime
-
-
-def test_demo_page_text_comes_from_the_registry(offline):
-    model, about = cm.demo_model()
-    entry = cm.entry("model-b")
-    assert model.input_shape[1] == entry["input_size"]
-    assert "agecourse-model-card" in about and "model-b" in about
-    assert f"test age MAE {entry['test']['age_mae']:.2f} years" in about
-    assert "non-commercial" in about and "Intended use" in about and "Known gaps" in about
 
 
 def test_models_table_is_generated_from_the_registry_and_in_the_readme():

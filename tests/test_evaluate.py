@@ -161,3 +161,72 @@ def test_comparison_table_labels_the_data(five_faces):
     assert (table.loc[table["source"] != "this course", "data"] == "UTKFace, their own split").all()
     published = table[table["source"] != "this course"]
     assert {7.56, 6.88, 7.55, 6.84, 5.4} <= set(published["age_mae"])
+
+
+class _CountingModel(_LeftHalfModel):
+    """:class:`_LeftHalfModel` that counts its forward passes over a dataset."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def predict(self, dataset, verbose=0):
+        self.passes += 1
+        return super().predict(dataset, verbose)
+
+
+def _mirror_case():
+    import tensorflow as tf
+
+    images = np.zeros((2, 4, 4, 3), dtype="float32")
+    images[:, :, :2] = [[[[10.0]]], [[[40.0]]]]
+    labels = {"age": np.array([5.0, 20.0], dtype="float32"), "gender": np.array([0.0, 1.0], dtype="float32")}
+    rows = pd.DataFrame({"path": ["a", "b"], "age": [5, 20], "gender": [0, 1]})
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(2), rows
+
+
+def test_predict_both_runs_each_forward_pass_once_and_matches_predict_table():
+    dataset, rows = _mirror_case()
+    model = _CountingModel()
+    plain, flipped = ev.predict_both(model, dataset, rows)
+    assert model.passes == 2, "the images once, their mirror images once"
+    pd.testing.assert_frame_equal(plain, ev.predict_table(_LeftHalfModel(), dataset, rows))
+    pd.testing.assert_frame_equal(flipped, ev.predict_table(_LeftHalfModel(), dataset, rows, flip_average=True))
+
+
+def test_the_scoring_recipe_follows_flip_tta_and_says_so():
+    from agecourse.config import get_settings
+
+    dataset, rows = _mirror_case()
+    for flip_tta, ages in ((False, [10.0, 40.0]), (True, [5.0, 20.0])):
+        settings = get_settings("ci", flip_tta=flip_tta)
+        table, metrics = ev.score(_LeftHalfModel(), dataset, rows, settings)
+        assert table["age_pred"].tolist() == pytest.approx(ages)
+        assert metrics["predictions"] == ev.predictions_name(flip_tta) == ("flip-averaged" if flip_tta else "plain")
+        assert metrics["age"]["mae"] == pytest.approx(np.mean(np.abs(np.array(ages) - [5, 20])))
+        assert ev.score_line(metrics).endswith(f"on 2 images ({metrics['predictions']} predictions)")
+        pd.testing.assert_frame_equal(table, ev.recipe_table(_LeftHalfModel(), dataset, rows, settings))
+
+
+def test_evaluate_folder_scores_a_split_part_and_names_what_is_missing(tmp_path):
+    from agecourse.config import get_settings
+    from agecourse.models import build_model_a
+    from agecourse.synthetic import make_synthetic_faces
+
+    folder = make_synthetic_faces(tmp_path / "faces", n=12, size=32, seed=2)
+    names = sorted(p.name for p in folder.glob("*.jpg"))
+    split_csv = tmp_path / "split.csv"
+    parts = ["test"] * 4 + ["train"] * (len(names) - 4)
+    pd.DataFrame({"path": names, "part": parts}).to_csv(split_csv, index=False)
+    model = build_model_a(32, filters=(4,), dense_units=4)
+    settings = get_settings("ci", flip_tta=True)
+    metrics = ev.evaluate_folder(model, settings, folder, split=split_csv, rows="test")
+    assert metrics["count"] == 4 and metrics["predictions"] == "flip-averaged"
+    assert "the 4 'test' rows" in metrics["data"]["source"] and metrics["recipe"] == "the 'ci' profile's scoring recipe"
+    assert ev.split_rows(split_csv, "all") == set(names)
+    pd.DataFrame({"path": ["nowhere.jpg"], "part": ["test"]}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(ValueError, match="1 of the 1 'test' files of .*other.csv are not there"):
+        ev.evaluate_folder(model, settings, folder, split=tmp_path / "other.csv")
+    with pytest.raises(ValueError, match="has no 'val' rows"):
+        ev.split_rows(split_csv, "val")
+    with pytest.raises(FileNotFoundError, match="no such split file"):
+        ev.split_rows(tmp_path / "none.csv", "test")

@@ -3,8 +3,9 @@
 * the committed exercises/, solutions/ and agecourse/exercise_tests/ are what the sources give;
 * every exercise has at least two graded questions, each saying what to do, what is given and how
   it is checked, with a check cell after it; students never see solutions or hidden checks;
-* every solution scores full marks and every untouched exercise scores zero, each graded in one
-  batch (one :func:`agecourse.grading.grade_folder` call, two notebooks at a time);
+* every solution scores full marks, and every untouched exercise runs to the end without an error
+  with each question reported "not answered yet" (0 points), each graded in one batch (one
+  :func:`agecourse.grading.grade_folder` call, two notebooks at a time);
 * every declared wrong answer (the solution with one typical mistake) loses points, with feedback
   naming the mistake (:mod:`agecourse.grading.mutants`, run in this process).
 """
@@ -238,16 +239,23 @@ def test_every_solution_scores_full_marks(solution_grades):
             assert row["points"] == row["max_points"], (name, row)
 
 
-def test_every_untouched_exercise_scores_zero(exercise_grades):
+def test_every_untouched_exercise_runs_to_the_end_with_nothing_answered(exercise_grades):
+    """A student's Run all before writing anything (the grader runs the ci profile, one kernel per
+    notebook): no cell raises, and every auto-graded question says "not answered yet", 0 points."""
     assert sorted(exercise_grades) == LESSONS
     for name, grade in exercise_grades.items():
         assert grade.status == "ran to the end", (name, grade.status)
+        assert grade.cell_errors == [], (name, grade.cell_errors)
         assert len(grade.questions) == len(grade.max_points) >= 2, name  # every question was checked
+        for result in grade.questions:
+            assert not result.answered, (name, result.question, result.summary())
         for row in grade.rows():
             if row["kind"] == "manual":
                 assert (row["points"], row["message"]) == ("", "(no answer)"), (name, row)
                 continue
             assert row["points"] == "0", (name, row)
+            assert row["message"].startswith(f"{grading.NOT_ANSWERED}: "), (name, row)
+            assert "Traceback" not in row["message"] and "raised" not in row["message"], (name, row)
             assert float(row["max_points"]) > 0
 
 

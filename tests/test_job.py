@@ -19,6 +19,9 @@ def test_run_main_writes_metrics_plots_and_model(tmp_path, monkeypatch):
     assert written["count"] == written["data"]["split"]["test"]
     assert np.isfinite(written["age"]["mae"]) and 0 <= written["gender"]["accuracy"] <= 1
     assert metrics["age"]["mae"] == written["age"]["mae"] and written["settings"]["epochs_run"] == 2
+    # Scored with the profile's recipe, as the benchmarks score it, and the file says how.
+    assert written["predictions"] == ("flip-averaged" if settings.flip_tta else "plain")
+    assert written["settings"]["flip_tta"] is settings.flip_tta
     for name in (
         "model_a.keras",
         "history.json",

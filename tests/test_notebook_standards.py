@@ -60,7 +60,7 @@ def test_badges_up_to_date():
 sys.path.insert(0, str(ROOT / "scripts"))
 import badges  # noqa: E402
 
-from agecourse.notebook import COURSE_REF, COURSE_REPO, colab_url, setup  # noqa: E402
+from agecourse.notebook import COURSE_REF, COURSE_REPO, setup  # noqa: E402
 from agecourse.notebook import LESSONS as LESSON_NAMES  # noqa: E402
 
 
@@ -74,13 +74,14 @@ def test_every_badge_opens_its_own_notebook(path):
     assert links == [own], f"{path.name}: badge links {links}, expected {own}"
 
 
-def test_colab_url_and_lesson_names_match_the_notebooks():
+def test_lesson_names_match_the_notebooks():
     existing = {p.stem for p in LESSONS}
     assert existing <= set(LESSON_NAMES.values()), "agecourse.notebook.LESSONS names every lesson file"
     for number, name in LESSON_NAMES.items():
         assert name.startswith(f"{number:02d}_")
         if name in existing:
-            assert colab_url(name) in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4).cells[0].source
+            badge = badges.badge(ROOT / "notebooks" / f"{name}.ipynb")
+            assert badge in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4).cells[0].source + "\n\n"
 
 
 def test_readme_badges_are_generated_from_the_setting_and_checked():
@@ -161,3 +162,23 @@ def test_setup_cell_installs_the_matching_package_only_on_colab():
             (index,) = [i for i, line in enumerate(lines) if "%pip install" in line]
             assert lines[index].startswith("    ") and 'if "google.colab" in sys.modules' in lines[index - 1], path
             assert lines[index].strip() == badges.install_line(), f"{path.name}: install line differs from the badge's"
+
+
+def test_setup_keeps_tensorflows_start_up_lines_out_of_the_lesson():
+    """The setup cell in a fresh process without TF_CPP_MIN_LOG_LEVEL (what a student's kernel has):
+    TensorFlow's start-up lines (absl, oneDNN, CUDA stubs, cpu_feature_guard) do not reach stderr,
+    which Jupyter would show in the cell's output, and later TensorFlow work stays quiet too."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    code = (
+        "from agecourse.notebook import setup\n"
+        "setup(lesson=1, profile='ci', quiet=True)\n"
+        "import keras, tensorflow as tf\n"
+        "keras.layers.Dense(2)(tf.zeros((1, 3)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
+    assert run.returncode == 0, run.stderr
+    tf_lines = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)|oneDNN|cpu_feature")
+    assert [line for line in run.stderr.splitlines() if tf_lines.search(line)] == []

@@ -22,12 +22,25 @@ MARKER = re.compile(r"^# One source: agecourse/(\w+)\.py\b")
 
 # lesson notebook -> {function shown on the page: package module that ships it}
 SHOWN = {
+    "02_explore": {"plot_distributions": "explore"},
     "03_preprocess": {"make_dataset": "data"},
+    "04_balance": {
+        "cap_ages": "balance",
+        "downsample": "balance",
+        "upsample": "balance",
+        "band_weights": "balance",
+        "add_sample_weights": "balance",
+    },
     "05_augment": {"make_augmentation": "augment"},
     "06_build_cnn": {"conv_block": "models", "add_heads": "models", "build_model_a": "models"},
     "07_compile": {"make_age_loss": "models", "compile_model": "models"},
     "08_train": {"cosine_schedule": "training", "make_callbacks": "training", "model_a_hypermodel": "tuning"},
-    "09_evaluate": {"top_losses": "explain", "plot_top_losses": "explain"},
+    "09_evaluate": {
+        "age_metrics": "evaluate",
+        "bootstrap_intervals": "evaluate",
+        "top_losses": "explain",
+        "plot_top_losses": "explain",
+    },
     "10_transfer": {"set_trainable_top": "transfer", "split_model": "transfer", "cached_features": "transfer_training"},
     "11_gradcam": {
         "make_gradcam_model": "explain",
@@ -36,6 +49,12 @@ SHOWN = {
         "make_gradcam_heatmaps": "explain",
     },
     "12_bias": {"per_group": "bias"},
+    "13_deploy": {
+        "similarity_transform": "faces",
+        "align_face": "faces",
+        "to_model_input": "deploy",
+        "export_tflite": "deploy",
+    },
 }
 
 

@@ -86,12 +86,13 @@ def test_model_b_on_images_honours_the_phases_and_the_schedule(tiny_settings, ti
     """The image-path trainer behind ``train_model_b`` (``transfer_cached_views = 0``); the whole of
     ``train_model_b`` on this path runs in tests/test_artifacts.py (``get_model(settings, "b")``)."""
     settings = tiny_settings.replace(
-        transfer_epochs_finetune=2, transfer_lr_schedule="cosine", extra={"transfer_finetune_layers": 5}
+        transfer_epochs_finetune=2, transfer_lr_schedule="cosine", transfer_finetune_layers=5
     )
     model = recipes.build_model_b_for(settings, tiny_split, weights=None, verbose=False)
-    frozen, finetune = recipes.train_images_for(settings, model, tiny_split, verbose=0)
+    frozen, finetune, info = recipes.train_images_for(settings, model, tiny_split, verbose=0)
     assert len(frozen["loss"]) == 1 and len(finetune["loss"]) == 2
-    assert 0 < sum(layer.trainable for layer in backbone_layers(model)) <= 5, "extra['transfer_finetune_layers']"
+    assert 0 < sum(layer.trainable for layer in backbone_layers(model)) <= 5, "transfer_finetune_layers"
+    assert info == {"finetuned_backbone_layers": 5, "stopped_by_budget": ""}
     _, finetune_rate = recipes.learning_rates_for(settings)
     planned = [training.cosine_schedule(finetune_rate, 2)(epoch) for epoch in range(2)]
     assert finetune["learning_rate"] == pytest.approx(planned, rel=1e-5), "transfer_lr_schedule in phase 2"
@@ -106,16 +107,19 @@ def test_train_model_b_on_cached_views(tiny_settings, tiny_split):
         recipes.train_cached_for(settings.replace(transfer_cached_views=0), model, tiny_split)
 
 
-def test_phase_settings_carry_the_restore_choice(tiny_settings):
+def test_phase_plan_carries_the_phases_and_the_restore_choice(tiny_settings):
     for restore in (True, False):
-        phase = recipes._phase_settings(tiny_settings.replace(transfer_restore_best=restore))
-        assert phase["restore_best_weights"] is restore
-    assert recipes._phase_settings(tiny_settings.replace(patience=3))["patience"] == 3
-    assert recipes._phase_settings(tiny_settings.replace(patience=3, transfer_patience=9))["patience"] == 9
+        plan = recipes.phase_plan_for(tiny_settings.replace(transfer_restore_best=restore))
+        assert plan.restore_best_weights is restore
+    assert recipes.phase_plan_for(tiny_settings.replace(patience=3)).patience == 3
+    assert recipes.phase_plan_for(tiny_settings.replace(patience=3, transfer_patience=9)).patience == 9
+    plan = recipes.phase_plan_for(tiny_settings.replace(transfer_epochs_frozen=2, transfer_epochs_finetune=5))
+    assert (plan.epochs_frozen, plan.epochs_finetune) == (2, 5)
+    assert (plan.learning_rate, plan.finetune_learning_rate) == recipes.learning_rates_for(tiny_settings)
 
 
-def test_phase_settings_carry_model_b_objective(tiny_settings):
-    default = recipes._phase_settings(tiny_settings)
-    assert default["loss_weights"] is None and default["weight_decay"] is None
-    changed = recipes._phase_settings(tiny_settings.replace(transfer_gender_loss_weight=40, transfer_weight_decay=0.05))
-    assert changed["loss_weights"] == {"age": 1.0, "gender": 40.0} and changed["weight_decay"] == 0.05
+def test_phase_plan_carries_model_b_objective(tiny_settings):
+    default = recipes.phase_plan_for(tiny_settings)
+    assert default.loss_weights is None and default.weight_decay is None
+    changed = recipes.phase_plan_for(tiny_settings.replace(transfer_gender_loss_weight=40, transfer_weight_decay=0.05))
+    assert changed.loss_weights == {"age": 1.0, "gender": 40.0} and changed.weight_decay == 0.05

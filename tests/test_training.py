@@ -33,16 +33,6 @@ def test_load_history_errors_name_the_file(tmp_path):
         training.load_history(bad)
 
 
-def test_epochs_from_env(monkeypatch):
-    monkeypatch.delenv("AGECOURSE_EPOCHS", raising=False)
-    assert training.epochs_from_env(15) == 15
-    monkeypatch.setenv("AGECOURSE_EPOCHS", "6")
-    assert training.epochs_from_env(15) == 6
-    monkeypatch.setenv("AGECOURSE_EPOCHS", "zero")
-    with pytest.raises(ValueError, match="AGECOURSE_EPOCHS='zero'"):
-        training.epochs_from_env(15)
-
-
 class _FakeClock:
     def __init__(self):
         self.now = 0.0

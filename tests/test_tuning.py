@@ -35,3 +35,12 @@ def test_model_a_hypermodel_opens_learning_rate_and_width(tmp_path, split_maker)
     assert len(table) == 2 and {"learning_rate", "width", "score"} <= set(table.columns)
     assert table["score"].is_monotonic_increasing, "best (lowest validation loss) first"
     assert table["width"].isin(tuning.WIDTHS).all() and table["learning_rate"].between(3e-4, 1e-2).all()
+
+
+def test_search_budget_is_the_profiles_and_small():
+    from agecourse.config import PROFILES, get_settings
+
+    for profile in PROFILES:
+        trials, epochs, faces = tuning.search_budget(get_settings(profile))
+        assert (trials, epochs, faces) == tuning.SEARCH_BUDGETS[profile]
+        assert 1 <= trials <= 10 and 1 <= epochs <= 3 and (faces is None or faces > 0)

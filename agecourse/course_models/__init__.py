@@ -1,16 +1,25 @@
-"""The course's shipped models: Model A and Model B trained on real UTKFace faces.
+"""The course's shipped models: a registry of Model A and Model B trained on real UTKFace faces.
 
-Introduced in lesson 09 (a lesson that finds no model trained in this runtime loads the shipped
-one); used by ``agecourse predict`` / ``evaluate`` (``model-a``, ``model-b``) and the demo page.
+The models are package data, so ``pip install`` (from git, on Colab) brings them. Each ships as its
+**weights only** (``model_a.weights.npz``: every weight array in Keras's order, with its variable
+path), and :func:`load` rebuilds the architecture with the package's own builders
+(:func:`agecourse.recipes.build_model_a_for` / ``build_model_b_for``) from the settings recorded in the
+registry, then sets the weights. So a model saved by one Keras release loads in every release the
+package accepts: nothing depends on the saving Keras's config schema (a ``.keras`` file written by
+Keras 3.15 does not load in Colab's Keras 3.13).
 
-The models are package data, so ``pip install`` (from git, on Colab) brings them. They are made by
-``bench/train_course_models.py`` (seeded; selected on the validation split only; test split
-scored once), which also writes ``registry.json`` -- one entry per model with its file, SHA-256,
-input size, training data, split seed, date, machine and test metrics with 95 % bootstrap
-intervals -- and a model card per model (``model_a.md``, ``model_b.md``).
+``registry.json`` holds one entry per model: its file and SHA-256, the architecture's settings, a
+reference prediction on a fixed input (so a test can prove a load reproduces the model, not just
+that it did not crash), training data, split seed, date, machine and test metrics with 95 %
+bootstrap intervals, and a model card per model (``model_a.md``, ``model_b.md``). They are written by
+``scripts/write_package_data.py`` (the one writer of package data).
 
-:func:`load` checks the file's SHA-256 against the registry before Keras reads it: a changed or
-damaged file is refused with an error naming the file and both hashes.
+:func:`load` checks the file's SHA-256 against the registry before reading it: a changed or damaged
+file is refused with an error naming the file and both hashes; a file whose arrays do not fit the
+architecture is refused naming the first array that differs.
+
+Which model a lesson, the CLI or the demo uses (trained in this runtime, shipped, or a file) is
+decided in :mod:`agecourse.model_choice`, not here.
 
 Intended use: teaching. The models guess an apparent age and a binary gender label from a face
 photo, with errors that differ between groups of people (see each card); never use them to make
@@ -20,19 +29,22 @@ to their owners; models trained on it inherit that restriction.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import importlib
 import json
 import os
+from html import escape
 from pathlib import Path
+
+import numpy as np
 
 FOLDER = Path(__file__).resolve().parent
 REGISTRY = FOLDER / "registry.json"
-# Modules that register the custom Keras layers the shipped models use (Model B's
-# ``agecourse>BackbonePreprocess``): whichever of them exists is imported before loading, so
-# loading does not depend on which module defines the layer (the registered name is what the file stores).
-_LAYER_MODULES = ("agecourse.backbones", "agecourse.transfer")
-REGISTERED_LAYERS = ("agecourse>BackbonePreprocess",)
+SEEN_FILES = FOLDER / "training_files.txt.gz"
+# The fixed input of each entry's reference prediction: seeded uniform pixels (numpy's PCG64 stream
+# is the same on every platform and numpy release).
+REFERENCE_SEED = 0
+REFERENCE_COUNT = 2
 
 
 class CourseModelError(ValueError):
@@ -48,7 +60,9 @@ def registry(path: str | os.PathLike | None = None) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise CourseModelError(f"{path}: no registry of shipped models (made by bench/train_course_models.py)") from err
+        raise CourseModelError(
+            f"{path}: no registry of shipped models (made by scripts/write_package_data.py)"
+        ) from err
     except ValueError as err:
         raise CourseModelError(f"{path}: not a valid registry ({err})") from err
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
@@ -62,11 +76,6 @@ def names() -> list[str]:
         return [entry["name"] for entry in registry()["models"]]
     except CourseModelError:
         return []
-
-
-def is_name(text: str | os.PathLike) -> bool:
-    """True when ``text`` names a shipped model (``model-a``, ``model-b``) rather than a file."""
-    return isinstance(text, str) and text in names()
 
 
 def entry(name: str) -> dict:
@@ -111,32 +120,95 @@ def verify(name: str, file: str | os.PathLike | None = None) -> Path:
     return file
 
 
-def register_layers() -> None:
-    """Import the module(s) that register the course's custom Keras layers, wherever they live."""
-    import keras
+def architecture_settings(name: str):
+    """The :class:`~agecourse.config.Settings` that build the shipped model's architecture: its
+    recipe's profile with the fields recorded under ``architecture`` in the registry (input size,
+    filters, backbone, alpha, ...). Data fields are left at "synthetic" (they play no part in a build)."""
+    from agecourse.config import recipe_settings
 
-    for module in _LAYER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # the module exists but something it imports is missing
-                raise
-    missing = [name for name in REGISTERED_LAYERS if keras.saving.get_registered_object(name) is None]
-    if missing:
-        raise CourseModelError(f"the custom Keras layers {missing} are not registered by {', '.join(_LAYER_MODULES)}")
+    item = entry(name)
+    arch = item.get("architecture")
+    if not isinstance(arch, dict) or "kind" not in arch or "settings" not in arch:
+        raise CourseModelError(f"{REGISTRY}: the entry of {name!r} records no architecture to rebuild")
+    fields = dict(arch["settings"])
+    if "model_filters" in fields:
+        fields["model_filters"] = tuple(fields["model_filters"])
+    return recipe_settings(arch["profile"], **fields)
+
+
+def build(name: str):
+    """The shipped model's architecture with fresh (untrained, no ImageNet) weights."""
+    from agecourse.recipes import build_model_a_for, build_model_b_for
+
+    kind = entry(name)["architecture"]["kind"]
+    settings = architecture_settings(name)
+    if kind == "model-a":
+        return build_model_a_for(settings)
+    if kind == "model-b":
+        return build_model_b_for(settings, weights=None, verbose=False)
+    raise CourseModelError(f"{REGISTRY}: {name!r} has an unknown architecture kind {kind!r}")
+
+
+def read_weights(file: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
+    """``(arrays, variable paths)`` of a weights file written by :func:`write_weights`; a file that
+    is not one raises :class:`CourseModelError` naming it."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            paths = [str(p) for p in data["paths"]]
+            arrays = [data[f"w{i:04d}"] for i in range(len(paths))]
+    except (OSError, ValueError, KeyError) as err:
+        raise CourseModelError(f"{file}: not a weights file of agecourse ({err})") from err
+    return arrays, paths
+
+
+def write_weights(model, file: str | os.PathLike) -> Path:
+    """Save ``model``'s weights as :func:`load` reads them: an ``.npz`` of every weight array in
+    Keras's order (``w0000``, ``w0001``, ...) and their variable paths (``paths``)."""
+    file = Path(file)
+    arrays = {f"w{i:04d}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    np.savez_compressed(file, paths=np.array([v.path for v in model.weights]), **arrays)
+    return file
+
+
+def reference_input(size: int) -> np.ndarray:
+    """The fixed input of the registry's reference predictions: ``REFERENCE_COUNT`` images of seeded
+    uniform pixel values 0-255 at ``size`` px."""
+    rng = np.random.default_rng(REFERENCE_SEED)
+    return rng.uniform(0, 255, (REFERENCE_COUNT, size, size, 3)).astype("float32")
+
+
+def reference_prediction(model) -> dict[str, list[float]]:
+    """``{"age": [...], "gender": [...]}``: the model's outputs on :func:`reference_input`."""
+    out = model.predict(reference_input(int(model.input_shape[1])), verbose=0)
+    if not isinstance(out, dict):
+        out = dict(zip(model.output_names, out))
+    return {key: [float(v) for v in np.asarray(out[key]).reshape(-1)] for key in ("age", "gender")}
 
 
 def load(name: str, file: str | os.PathLike | None = None):
     """Load a shipped model by name (``"model-a"``, ``"model-b"``) after checking its SHA-256.
 
-    ``file`` loads another copy of it instead, checked against the same registry entry. The model
-    is returned uncompiled (prediction needs no optimizer); compile it to train further.
+    The architecture is built by the package (:func:`build`) and the shipped weights are set into it
+    (:func:`read_weights`), so this works on every Keras the package accepts. ``file`` loads another
+    copy, checked against the same registry entry. Raises :class:`CourseModelError` naming the file
+    when the hash or the arrays' number or shapes do not match.
     """
-    import keras
-
     checked = verify(name, file)
-    register_layers()
-    return keras.models.load_model(checked, compile=False)
+    arrays, paths = read_weights(checked)
+    model = build(name)
+    expected = model.get_weights()
+    if len(arrays) != len(expected):
+        raise CourseModelError(
+            f"{checked}: holds {len(arrays)} weight arrays but {name}'s architecture has {len(expected)}"
+        )
+    for index, (array, want) in enumerate(zip(arrays, expected)):
+        if array.shape != want.shape:
+            raise CourseModelError(
+                f"{checked}: weight {index} ({paths[index]}) has shape {array.shape}, the architecture "
+                f"expects {want.shape}"
+            )
+    model.set_weights(arrays)
+    return model
 
 
 def card(name: str) -> str:
@@ -160,29 +232,12 @@ def summary(name: str) -> str:
     )
 
 
-def short_card(name: str) -> str:
-    """A few markdown lines for a page beside the model: data, test score, known gaps, intended use."""
-    item = entry(name)
-    test = item["test"]
-    gaps = "; ".join(item.get("known_gaps", [])[:3]) or "see the model card"
-    return "\n".join(
-        [
-            f"**{item['title']}** (`{item['name']}`)",
-            f"- **Data:** {item['training_data']['description']}; test split of {test['count']:,} faces never "
-            "used for training or model choice.",
-            f"- **Test age MAE:** {test['age_mae']:.2f} years (95 % CI {test['age_mae_ci95'][0]:.2f}-"
-            f"{test['age_mae_ci95'][1]:.2f}); **gender accuracy** {test['gender_accuracy']:.1%}.",
-            f"- **Known gaps:** {gaps}.",
-            f"- **Intended use:** {item['intended_use']}",
-        ]
-    )
-
-
 def models_table() -> str:
     """A markdown table of the shipped models, generated from the registry (for the README)."""
     rows = [
-        "| name | model | input | file size | test age MAE (95 % CI) | test gender accuracy (95 % CI) | test faces |",
-        "|---|---|---|---|---|---|---|",
+        "| name | model | input | file size | test age MAE (95 % CI) | test gender accuracy (95 % CI) | test faces "
+        "| predictions |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for item in registry()["models"]:
         test = item["test"]
@@ -190,22 +245,17 @@ def models_table() -> str:
             f"| `{item['name']}` | {item['title']} | {item['input_size']} px | {item['size_bytes'] / 1e6:.1f} MB | "
             f"{test['age_mae']:.2f} ({test['age_mae_ci95'][0]:.2f}-{test['age_mae_ci95'][1]:.2f}) | "
             f"{test['gender_accuracy']:.1%} ({test['gender_accuracy_ci95'][0]:.1%}-"
-            f"{test['gender_accuracy_ci95'][1]:.1%}) | {test['count']:,} |"
+            f"{test['gender_accuracy_ci95'][1]:.1%}) | {test['count']:,} | {test.get('predictions', 'plain')} |"
         )
     return "\n".join(rows)
 
 
-# --- lessons 09-13: a model for this runtime -------------------------------------------------------
-
-SEEN_FILES = FOLDER / "training_files.txt.gz"
-_KIND = {"model-a": "Model A", "model-b": "Model B"}
+# --- what the shipped models have seen, and their card on a page -------------------------------
 
 
 def seen_files() -> set[str]:
     """File names of the faces the shipped models were trained or selected on (their training and
     validation splits); the shipped models must not be scored on these."""
-    import gzip
-
     if not SEEN_FILES.is_file():
         raise CourseModelError(f"{SEEN_FILES}: the list of the shipped models' training files is missing")
     with gzip.open(SEEN_FILES, "rt", encoding="utf-8") as fh:
@@ -219,84 +269,10 @@ def overlap(images, names_seen: set[str] | None = None) -> int:
     return int(sum(Path(p).name in names_seen for p in images["path"]))
 
 
-def _which(name: str) -> str:
-    return {"model-a": "a", "model-b": "b"}[name]
-
-
-def _runtime_model(settings, name: str, split):
-    """``(model or None, reason)``: a model of this kind that this runtime saved for ``settings``."""
-    from agecourse import artifacts
-
-    problem = artifacts.saved_model_problem(settings, _which(name))
-    if problem:
-        return None, problem
-    return artifacts.get_model(settings, _which(name), split=split, verbose=False), ""
-
-
-def for_lesson(settings, name: str = "model-a", split=None, retrain: bool | None = None, verbose: bool = True):
-    """The model a lesson uses, and the settings that fit it: ``(model, settings)``.
-
-    * ``ci`` profile: the model this runtime trains (seconds, on synthetic faces), as before;
-    * otherwise the model this runtime saved (lesson 08 / 10), if any;
-    * else, with ``AGECOURSE_RETRAIN=1`` (or ``retrain=True``), one trained now with the profile's recipe;
-    * else the **shipped** model (:func:`load`), saying so. Its input size may differ from the
-      profile's (Model A ships at 64 px): the returned settings carry the model's size
-      (``image_size`` for Model A, ``transfer_image_size`` for Model B), so pipelines built from
-      them fit the model. When ``split`` is given and some of its test faces were among the
-      shipped model's training or validation faces (a cached full UTKFace contains them), the
-      count is printed: scores on those faces are optimistic.
-    """
-    if name not in _KIND:
-        raise CourseModelError(f"no shipped model called {name!r} (shipped: {', '.join(_KIND)})")
-    if settings.profile == "ci":
-        return _train_or_reuse_ci(settings, name, split), settings
-    from agecourse import artifacts
-
-    if retrain is None:
-        retrain = artifacts.retrain_requested()
-    if retrain:
-        if verbose:
-            print(f"AGECOURSE_RETRAIN=1: training {_KIND[name]} now with the '{settings.profile}' recipe.")
-        return artifacts.get_model(settings, _which(name), split=split, retrain=True), settings
-    model, reason = _runtime_model(settings, name, split)
-    if model is not None:
-        if verbose:
-            print(f"Using the {_KIND[name]} this runtime trained and saved in {settings.artifacts_dir}.")
-        return model, settings
-    model = load(name)
-    size = int(model.input_shape[1])
-    fitted = settings.replace(image_size=size) if name == "model-a" else settings.replace(transfer_image_size=size)
-    if verbose:
-        print(f"{reason}: using the shipped {_KIND[name]} ({name}) instead (AGECOURSE_RETRAIN=1 trains one now).")
-        print(f"  {summary(name)}")
-        if settings.uses_synthetic:
-            print("  It was trained on real faces: on synthetic faces its scores say little (`agecourse data fetch`).")
-        if split is not None and not settings.uses_synthetic:
-            seen = overlap(split.test)
-            if seen:
-                print(
-                    f"  {seen} of the {len(split.test)} test faces here were among its training or validation "
-                    "faces: its scores on this split are optimistic (the model card's are on held-out faces)."
-                )
-    return model, fitted
-
-
-def _train_or_reuse_ci(settings, name: str, split):
-    """The ``ci`` profile's model: what the lessons always did there (fast, offline, synthetic)."""
-    from agecourse import artifacts
-
-    return artifacts.get_model(settings, _which(name), split=split)
-
-
-# --- the demo page --------------------------------------------------------------------------------
-
-
 def about_html(name: str) -> str:
     """HTML for a page beside the model: its name and test MAE from the registry and a short model
     card (data, known gaps, intended use, licence). The block has the CSS class
     ``agecourse-model-card``."""
-    from html import escape
-
     item = entry(name)
     test = item["test"]
     gaps = "".join(f"<li>{escape(gap)}</li>" for gap in item.get("known_gaps", [])[:3])
@@ -314,31 +290,3 @@ def about_html(name: str) -> str:
         "owners; so do these weights.</li>"
         "</ul></details></div>"
     )
-
-
-def demo_model(name: str = "model-b", path: str | os.PathLike | None = None):
-    """The demo page's model and the HTML shown beside the upload: ``(model, about_html)``.
-
-    ``path`` or ``AGECOURSE_DEMO_MODEL`` chooses a ``.keras`` file of your own (a missing one is an
-    error). Otherwise the shipped model ``name`` with its test MAE and short model card
-    (:func:`about_html`). Only when the shipped file is missing or fails its hash check does the page
-    fall back to :func:`agecourse.demo_app.demo_model` (a model this runtime trained, or a small one
-    on synthetic faces), and it says why.
-    """
-    from html import escape
-
-    chosen = path or os.environ.get("AGECOURSE_DEMO_MODEL")
-    if chosen:
-        from agecourse.deploy import load_model
-
-        return load_model(chosen), f"<p><b>Model:</b> {escape(Path(chosen).name)} (from {escape(str(chosen))})</p>"
-    try:
-        return load(name), about_html(name)
-    except CourseModelError as err:
-        from agecourse.demo_app import demo_model as fallback
-
-        model, about = fallback()
-        return model, (
-            f"<p style='color:#b00020'><b>The shipped model could not be used:</b> {escape(str(err))}</p>"
-            f"<p><b>Model:</b> {escape(about)}</p>"
-        )

@@ -1,6 +1,6 @@
 """Checks of exercises/07_compile.ipynb.
 
-- q1: Balance the two losses
+- q1: Where the gender weight belongs
 - q2: The Huber loss by hand
 - q3: Compile for two tasks
 - q4: Experiment: two loss weightings
@@ -19,52 +19,78 @@ check = suite.check
 wrong = suite.wrong
 
 
-suite.question("q1", "Balance the two losses")
+suite.question("q1", "Where the gender weight belongs")
 
 
 @check(
     "q1",
-    "an age loss of 12 and a gender loss of 0.6 give weights 1 and 20",
-    hint="w = age_loss / gender_loss, so that w * gender_loss equals age_loss.",
+    "losses 12 and 0.6 with gradients 0.9 and 0.3 give the range (3, 20)",
+    hint="Equal gradients: w * gender_gradient == age_gradient; equal losses: w * gender_loss == age_loss.",
 )
-def q1_known(balanced_loss_weights):
-    weights = balanced_loss_weights(12.0, 0.6)
-    if not isinstance(weights, dict):
-        raise CheckFailed(f"balanced_loss_weights should return a dict, got {type(weights).__name__}")
-    same(sorted(weights), ["age", "gender"], "keys")
-    close([weights["age"], weights["gender"]], [1.0, 20.0], "weights for (12.0, 0.6)")
+def q1_known(gender_weight_range):
+    result = gender_weight_range(12.0, 0.6, 0.9, 0.3)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise CheckFailed(f"gender_weight_range should return two numbers, got {short_repr(result)}")
+    if abs(result[0] - 20.0) < 1e-6 and abs(result[1] - 3.0) < 1e-6:
+        raise CheckFailed("the two weights are swapped: first the one that equalises the gradients, then the losses")
+    close(list(result), [3.0, 20.0], "gender_weight_range(12.0, 0.6, 0.9, 0.3)")
 
 
 @check(
     "q1",
-    "the weighted losses are equal for a squared-error age loss",
-    hint="Keep the age weight at 1.0 and scale the gender loss up.",
+    "the first weight makes the two gradients equal, the second the two losses",
+    hint="w * gender_gradient == age_gradient for the first weight; w * gender_loss == age_loss for the second.",
 )
-def q1_equal(balanced_loss_weights):
-    weights = balanced_loss_weights(150.0, 0.69)
-    close(weights["age"] * 150.0, weights["gender"] * 0.69, "weighted age loss vs weighted gender loss")
+def q1_equal(gender_weight_range):
+    low, high = gender_weight_range(150.0, 0.69, 2.4, 0.05)
+    close(low * 0.05, 2.4, "first weight x gender gradient vs age gradient")
+    close(high * 0.69, 150.0, "second weight x gender loss vs age loss")
 
 
-@check("q1", "a loss of 0 or below raises ValueError", hidden=True, hint="Check both losses before dividing.")
-def q1_invalid(balanced_loss_weights):
-    for args in ((0.0, 0.7), (12.0, 0.0), (-3.0, 0.7)):
-        with raises(ValueError, f"balanced_loss_weights{args}"):
-            balanced_loss_weights(*args)
+@check(
+    "q1",
+    "course_weight_in_range agrees with the range of the measurements",
+    hint="low <= default_loss_weights('mae')['gender'] <= high, with (low, high) from gender_weight_range(**start).",
+)
+def q1_course(course_weight_in_range, start):
+    from agecourse.models import default_loss_weights
+
+    low = start["age_gradient"] / start["gender_gradient"]
+    high = start["age_loss"] / start["gender_loss"]
+    same(
+        bool(course_weight_in_range),
+        bool(low <= default_loss_weights("mae")["gender"] <= high),
+        "course_weight_in_range",
+    )
+
+
+@check("q1", "an input of 0 or below raises ValueError", hidden=True, hint="Check all four inputs before dividing.")
+def q1_invalid(gender_weight_range):
+    for args in ((0.0, 0.7, 1.0, 0.1), (12.0, 0.0, 1.0, 0.1), (12.0, 0.7, -1.0, 0.1), (12.0, 0.7, 1.0, 0.0)):
+        with raises(ValueError, f"gender_weight_range{args}"):
+            gender_weight_range(*args)
 
 
 # Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py).
 wrong(
     "q1",
-    "weight upside down (gender / age)",
-    "age_loss / gender_loss}",
-    "gender_loss / age_loss}",
-    says="w * gender_loss",
+    "the two weights swapped",
+    "return age_gradient / gender_gradient, age_loss / gender_loss",
+    "return age_loss / gender_loss, age_gradient / gender_gradient",
+    says="swapped",
 )
 wrong(
     "q1",
-    "no error for a zero loss",
-    "if age_loss <= 0 or gender_loss <= 0:",
-    "if age_loss < 0 or gender_loss < 0:",
+    "ratios upside down",
+    "return age_gradient / gender_gradient, age_loss / gender_loss",
+    "return gender_gradient / age_gradient, gender_loss / age_loss",
+    says="equal",
+)
+wrong(
+    "q1",
+    "no error for a zero input",
+    "if min(age_loss, gender_loss, age_gradient, gender_gradient) <= 0:",
+    "if min(age_loss, gender_loss, age_gradient, gender_gradient) < 0:",
     says="ValueError",
 )
 

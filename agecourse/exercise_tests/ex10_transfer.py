@@ -261,6 +261,28 @@ def q4_measured(runs, val_mae, val_photos, val_ages):
             )
 
 
+@check(
+    "q4",
+    "phase 2 trains at a tenth of phase 1's learning rate; batch normalisation stays frozen",
+    hint="Recompile with keras.optimizers.Adam(LEARNING_RATE / 10) after phase 1; set_trainable_top keeps batch norm frozen.",  # noqa: E501
+)
+def q4_phase2(runs, LEARNING_RATE):
+    from keras import layers
+
+    for name, (model, backbone) in runs.items():
+        rate = float(model.optimizer.learning_rate)
+        if abs(rate - LEARNING_RATE / 10) > 1e-9:
+            raise CheckFailed(
+                f"the {name} run ends with learning rate {rate:g}, not {LEARNING_RATE / 10:g}: fine-tune at a lower "
+                "rate than phase 1, so the pretrained features are adjusted rather than replaced"
+            )
+        unfrozen = [
+            layer.name for layer in backbone.layers if isinstance(layer, layers.BatchNormalization) and layer.trainable
+        ]
+        if unfrozen:
+            raise CheckFailed(f"the {name} run trains batch normalisation layers {unfrozen}: keep them frozen")
+
+
 @check("q4", "fine_tuning_helps agrees with the measured errors", hint="True when the fine-tuned MAE is lower.")
 def q4_conclusion(fine_tuning_helps, val_mae):
     if bool(fine_tuning_helps) != (val_mae["fine_tuned"] < val_mae["frozen"]):
@@ -269,15 +291,22 @@ def q4_conclusion(fine_tuning_helps, val_mae):
         )  # noqa: E501
 
 
-# Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py). Two only: each
+# Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py). Three only: each
 # one trains the models again, and the suite must stay fast.
 wrong(
     "q4",
     "backbone never frozen",
-    "backbone.trainable = fine_tune",
+    "backbone.trainable = False",
     "backbone.trainable = True",
     says="frozen backbone must keep its weights",
 )  # noqa: E501
+wrong(
+    "q4",
+    "fine-tuned at the frozen phase's learning rate",
+    "keras.optimizers.Adam(LEARNING_RATE / 10)",
+    "keras.optimizers.Adam(LEARNING_RATE)",
+    says="lower rate",
+)
 wrong(
     "q4",
     "scored on the training photos",

@@ -24,63 +24,75 @@ suite.question("q1", "Write a Grad-CAM score function")
 
 @check(
     "q1",
-    "outputs 0.9 and 0.2 with predictions female, male give 0.9 and -0.2",
-    hint="Keep the output where predicted_female is True and negate it where False; return shape (n,).",
+    "logits 2.2 and -1.4 with predictions female, male give 2.2 and 1.4",
+    hint="Keep the logit where predicted_female is True and negate it where False; return shape (n,).",
 )
 def q1_known(make_gender_score):
+    import numpy as np
     import tensorflow as tf
 
     score = make_gender_score([True, False])
     if not callable(score):
         raise CheckFailed(f"make_gender_score should return a function, got {short_repr(score)}")
-    result = score(tf.constant([[0.9], [0.2]]))
-    close(tf.convert_to_tensor(result).numpy(), [0.9, -0.2], "score([[0.9], [0.2]])", rtol=1e-5)
+    result = np.asarray(tf.convert_to_tensor(score(tf.constant([[2.2], [-1.4]]))), dtype=float).ravel()
+    squashed = np.array([1, -1]) / (1 + np.exp(-np.array([2.2, -1.4])))
+    if result.shape == (2,) and np.allclose(result, squashed, atol=1e-4):
+        raise CheckFailed(
+            "the score went through the sigmoid: Grad-CAM explains the value before the output activation, the logit"
+        )
+    close(result, [2.2, 1.4], "score([[2.2], [-1.4]])", rtol=1e-5)
 
 
 @check(
     "q1",
-    "gradients flow through the score (d score / d output is +1 or -1)",
+    "gradients flow through the score (d score / d logit is +1 or -1)",
     hint="Use TensorFlow operations only: NumPy (or .numpy()) cuts the gradient.",
 )
 def q1_gradient(make_gender_score):
     import tensorflow as tf
 
-    output = tf.Variable([[0.3], [0.6], [0.5]])
+    logits = tf.Variable([[0.3], [1.6], [-0.5]])
     with tf.GradientTape() as tape:
-        total = tf.reduce_sum(make_gender_score([False, True, True])(output))
-    gradient = tape.gradient(total, output)
+        total = tf.reduce_sum(make_gender_score([False, True, True])(logits))
+    gradient = tape.gradient(total, logits)
     if gradient is None:
-        raise CheckFailed("no gradient reached the output: the score must be computed with TensorFlow operations")
+        raise CheckFailed("no gradient reached the logits: the score must be computed with TensorFlow operations")
     close(gradient.numpy().ravel(), [-1.0, 1.0, 1.0], "gradient of the summed score")
 
 
 @check(
     "q1",
-    "agrees with tf-keras-vis' BinaryScore on 64 random outputs",
+    "agrees with agecourse.explain.gradcam_score on 64 random logits",
     hidden=True,
     hint="One sign per image, in order; the result has shape (n,), not (n, 1).",
 )
-def q1_binary(make_gender_score):
+def q1_package(make_gender_score):
     import numpy as np
     import tensorflow as tf
-    from tf_keras_vis.utils.scores import BinaryScore
 
-    rng = np.random.default_rng(5)
-    targets = [bool(v) for v in rng.integers(0, 2, 64)]
-    output = tf.constant(rng.uniform(0, 1, (64, 1)).astype("float32"))
-    expected = BinaryScore(targets)(output).numpy()
-    result = tf.convert_to_tensor(make_gender_score(targets)(output)).numpy()
-    close(result, expected, "score of 64 random outputs", rtol=1e-5)
+    from agecourse.explain import gradcam_score
+
+    logits = tf.constant(np.random.default_rng(5).normal(0, 3, 64).astype("float32"))
+    expected = gradcam_score(logits, "gender").numpy()
+    result = tf.convert_to_tensor(make_gender_score(list(logits.numpy() >= 0))(tf.reshape(logits, (-1, 1)))).numpy()
+    close(result, expected, "score of 64 random logits", rtol=1e-5)
 
 
 # Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py).
-wrong("q1", "sign not flipped for male predictions", "1.0 if female else -1.0", "1.0 if female else 1.0", says="-0.2")
+wrong("q1", "sign not flipped for male predictions", "1.0 if female else -1.0", "1.0 if female else 1.0", says="1.4")
 wrong(
     "q1",
     "score detached from the graph (NumPy)",
-    "return tf.cast(signs, output.dtype) * output",
-    "return tf.constant(signs.numpy() * output.numpy())",
+    "return tf.cast(signs, logits.dtype) * logits",
+    "return tf.constant(signs.numpy() * logits.numpy())",
     says="gradient",
+)
+wrong(
+    "q1",
+    "the probability after the sigmoid instead of the logit",
+    "return tf.cast(signs, logits.dtype) * logits",
+    "return tf.cast(signs, logits.dtype) * tf.sigmoid(logits)",
+    says="before the output activation",
 )
 
 
@@ -152,37 +164,59 @@ suite.question("q3", "Grad-CAM from scratch")
 
 
 def _reference_gradcam(model, images, layer_name, output):
-    """Grad-CAM by the definition: the checks' own computation."""
+    """(maps, scores): Grad-CAM before the output activation, by the definition (the checks' own)."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.get_layer(output).output])
+    head = model.get_layer(output)
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, head.input])
     with tf.GradientTape() as tape:
-        features, score = grad_model(tf.convert_to_tensor(images, dtype=tf.float32))
-        total = tf.reduce_sum(score)
+        features, head_input = grad_model(tf.convert_to_tensor(images, dtype=tf.float32), training=False)
+        logits = (keras.ops.matmul(head_input, head.kernel) + head.bias)[:, 0]
+        scores = logits if output == "age" else tf.abs(logits)  # gender: +logit if female, -logit if male
+        total = tf.reduce_sum(scores)
     grads = tape.gradient(total, features).numpy()
     maps = []
     for f, g in zip(features.numpy(), grads):
         cam = np.maximum((f * g.mean(axis=(0, 1))).sum(axis=-1), 0)
         maps.append(cam / cam.max() if cam.max() > 0 else cam)
-    return np.stack(maps)
+    return np.stack(maps), scores.numpy()
 
 
-def _diagnose(maps, model, images, layer_name, output):
+def _result(result):
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise CheckFailed(f"my_gradcam should return (maps, scores), got {short_repr(result)}")
+    return result
+
+
+def _diagnose(maps, scores, model, images, layer_name, output):
     import numpy as np
 
-    maps = np.asarray(maps, dtype=float)
-    expected = _reference_gradcam(model, images, layer_name, output)
-    if maps.shape != expected.shape:
-        raise CheckFailed(f"maps has shape {maps.shape}, expected {expected.shape} (one map per image)")
-    if np.allclose(maps, expected, atol=1e-4):
+    maps, scores = np.asarray(maps, dtype=float), np.asarray(scores, dtype=float).ravel()
+    expected_maps, expected_scores = _reference_gradcam(model, images, layer_name, output)
+    if scores.shape != expected_scores.shape:
+        raise CheckFailed(f"scores has shape {scores.shape}, expected {expected_scores.shape} (one per image)")
+    if not np.allclose(scores, expected_scores, rtol=1e-4, atol=1e-4):
+        outputs = model.predict(images, verbose=0)
+        after = np.asarray(outputs[list(model.output_names).index(output)], dtype=float).ravel()
+        if np.allclose(np.abs(scores), np.abs(after), rtol=1e-4, atol=1e-4):
+            raise CheckFailed(
+                f"these scores are the {output} output after its activation: Grad-CAM explains the value before the "
+                "output activation (the logit: keras.ops.matmul(head_input, head.kernel) + head.bias)"
+            )
+        other = "gender" if output == "age" else "age"
+        if np.allclose(np.abs(scores), np.abs(_reference_gradcam(model, images, layer_name, other)[1]), atol=1e-4):
+            raise CheckFailed(f"these scores come from the {other!r} head: take the gradients of {output!r}")
+        raise CheckFailed(
+            f"scores {short_repr(scores)} differ from the logits of {output!r}: {short_repr(expected_scores)}"
+        )
+    if maps.shape != expected_maps.shape:
+        raise CheckFailed(f"maps has shape {maps.shape}, expected {expected_maps.shape} (one map per image)")
+    if np.allclose(maps, expected_maps, atol=1e-4):
         return
-    other = "gender" if output == "age" else "age"
-    if np.allclose(maps, _reference_gradcam(model, images, layer_name, other), atol=1e-4):
-        raise CheckFailed(f"these maps explain the output {other!r}: take the gradients of {output!r}")
     for layer in ("conv1", "conv2"):
-        if layer != layer_name and np.allclose(maps, _reference_gradcam(model, images, layer, output), atol=1e-4):
+        if layer != layer_name and np.allclose(maps, _reference_gradcam(model, images, layer, output)[0], atol=1e-4):
             raise CheckFailed(f"these maps read layer {layer!r}: use the feature map of {layer_name!r}")
     raise CheckFailed(f"maps differ from the Grad-CAM of output {output!r} at layer {layer_name!r}")
 
@@ -202,41 +236,50 @@ def q3_maps(maps):
 
 @check(
     "q3",
-    "maps are the Grad-CAM of the age output at layer conv2",
-    hint="keras.Model(model.inputs, [model.get_layer(layer_name).output, model.get_layer(output).output]).",
+    "scores are the age before softplus, and maps its Grad-CAM at layer conv2",
+    hint="keras.Model(model.inputs, [model.get_layer(layer_name).output, model.get_layer(output).input]), "
+    "then the logit keras.ops.matmul(head_input, head.kernel) + head.bias.",
 )
-def q3_age(maps, model, images):
-    _diagnose(maps, model, images, "conv2", "age")
+def q3_age(maps, scores, model, images):
+    _diagnose(maps, scores, model, images, "conv2", "age")
 
 
 @check(
     "q3",
-    "my_gradcam explains the gender output at layer conv1 on other images",
+    "my_gradcam explains the gender logit of the model's decision at layer conv1 on other images",
     hidden=True,
-    hint="Use the layer_name and output arguments; do not fix them inside the function.",
+    hint="Use the layer_name and output arguments; for gender, the score is +logit where p >= 0.5, else -logit.",
 )
 def q3_other(my_gradcam, model):
     import numpy as np
 
     other = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
-    _diagnose(my_gradcam(model, other, "conv1", "gender"), model, other, "conv1", "gender")
+    maps, scores = _result(my_gradcam(model, other, "conv1", "gender"))
+    _diagnose(maps, scores, model, other, "conv1", "gender")
 
 
 # Typical mistakes: each must lose points with feedback naming it (tests/test_exercises.py).
 wrong(
     "q3",
-    "gradients of the wrong output",
-    "model.get_layer(output).output]",
-    'model.get_layer("gender").output]',
+    "the logit of the wrong head",
+    "head = model.get_layer(output)",
+    'head = model.get_layer("gender")',
     says="take the gradients of",
-)  # noqa: E501
+)
 wrong(
     "q3",
     "the first convolution, not layer_name",
     "[model.get_layer(layer_name).output,",
     '[model.get_layer("conv1").output,',
     says="use the feature map of",
-)  # noqa: E501
+)
+wrong(
+    "q3",
+    "the output after its activation",
+    "logits = (keras.ops.matmul(head_input, head.kernel) + head.bias)[:, 0]",
+    "logits = head.activation(keras.ops.matmul(head_input, head.kernel) + head.bias)[:, 0]",
+    says="before the output activation",
+)
 
 
 suite.question("q4", "Experiment: does the map depend on the weights?")
@@ -247,8 +290,8 @@ suite.question("q4", "Experiment: does the map depend on the weights?")
 
 @check(
     "q4",
-    "randomised is a new copy of trained in which only conv2's weights changed",
-    hint="clone_model(trained), set_weights(trained.get_weights()), then new weights for the layer conv2 only.",
+    "randomised is a new copy of trained in which only block4_conv1's weights changed",
+    hint="clone_model(trained), set_weights(trained.get_weights()), then new weights for block4_conv1 only.",
 )
 def q4_copy(randomised, trained):
     import numpy as np
@@ -258,8 +301,10 @@ def q4_copy(randomised, trained):
     for layer in trained.layers:
         mine, theirs = layer.get_weights(), randomised.get_layer(layer.name).get_weights()
         changed = any(not np.allclose(a, b) for a, b in zip(mine, theirs))
-        if changed != (layer.name == "conv2"):
-            raise CheckFailed(f"layer {layer.name!r} {'changed' if changed else 'did not change'}: scramble conv2 only")
+        if changed != (layer.name == "block4_conv1"):
+            raise CheckFailed(
+                f"layer {layer.name!r} {'changed' if changed else 'did not change'}: scramble block4_conv1 only"
+            )
 
 
 @check(
@@ -267,11 +312,11 @@ def q4_copy(randomised, trained):
     "the maps and their similarity are what the two models give",
     hint="similarity: the mean of np.corrcoef(a.ravel(), b.ravel())[0, 1] over pairs of maps of the same image.",
 )
-def q4_measured(maps_trained, maps_random, similarity, trained, randomised, images):
+def q4_measured(maps_trained, maps_random, similarity, trained, randomised, face_images):
     import numpy as np
 
-    close(maps_trained, _reference_gradcam(trained, images, "conv2", "age"), "maps_trained", atol=1e-4)
-    close(maps_random, _reference_gradcam(randomised, images, "conv2", "age"), "maps_random", atol=1e-4)
+    close(maps_trained, _reference_gradcam(trained, face_images, "block4_act2", "age")[0], "maps_trained", atol=1e-4)
+    close(maps_random, _reference_gradcam(randomised, face_images, "block4_act2", "age")[0], "maps_random", atol=1e-4)
     pairs = zip(np.asarray(maps_trained), np.asarray(maps_random))
     expected = float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in pairs]))
     if abs(similarity - expected) > 1e-6:

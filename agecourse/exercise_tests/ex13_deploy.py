@@ -25,7 +25,8 @@ suite.question("q1", "From a face box to a UTKFace-like crop")
 @check(
     "q1",
     "an 80 x 80 box at (100, 50)",
-    hint="side = round(0.97 * 80) = 78; centre = (140, 90 + 0.08 * 78); left/top = centre - side / 2, rounded.",
+    hint="side = round(CHIP_SIDE_PER_BOX * 80); centre = (140, 90 + CHIP_CENTRE_BELOW_BOX * side); "
+    "left/top = centre - side / 2, rounded.",
 )
 def q1_known(chip_box):
     from agecourse.deploy import CHIP_CENTRE_BELOW_BOX, CHIP_SIDE_PER_BOX
@@ -173,7 +174,9 @@ def q3_package(caption):
 
     rng = np.random.default_rng(8)
     for age, p in zip(rng.uniform(0, 100, 50), rng.uniform(0, 1, 50)):
-        face = FacePrediction((0, 0, 1, 1), (0, 0, 1, 1), float(age), float(p), "female" if p >= 0.5 else "male")
+        face = FacePrediction(
+            box=(0, 0, 1, 1), age=float(age), p_female=float(p), gender="female" if p >= 0.5 else "male"
+        )
         same(caption(float(age), float(p)), face.label(), f"caption({age:.3f}, {p:.3f})")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import dis
 import importlib
 import inspect
 import re
@@ -27,6 +28,9 @@ DEFAULT_CELL_TIMEOUT = 120.0  # seconds for one cell when grading
 DEFAULT_GRADING_CHECK_TIMEOUT = 30.0  # seconds for one check when grading
 
 _REPR_LIMIT = 160
+
+# What a check says (and the batch grader writes) for a question whose answer is still the placeholder.
+NOT_ANSWERED = "not answered yet"
 
 
 # --- assertions for checks ---------------------------------------------------------------------
@@ -102,6 +106,51 @@ def raises(exception: type[BaseException] | tuple[type[BaseException], ...], wha
     raise CheckFailed(f"{what}: expected {names}, but nothing was raised")
 
 
+# --- placeholders: answers the student has not written yet -----------------------------------
+
+# Byte codes of a function body that does nothing: ``...``, ``pass`` or only a docstring (3.10-3.13).
+_NOTHING_OPS = {"RESUME", "NOP", "CACHE", "COPY_FREE_VARS", "MAKE_CELL", "RETURN_CONST", "RETURN_VALUE", "LOAD_CONST"}
+
+
+def _does_nothing(func: Any) -> bool:
+    """True for a Python function whose body is only ``...``, ``pass`` or a docstring (it returns None)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return False
+    for instruction in dis.get_instructions(code):
+        if instruction.opname not in _NOTHING_OPS:
+            return False
+        if instruction.opname in ("LOAD_CONST", "RETURN_CONST") and instruction.argval is not None:
+            return False
+    return True
+
+
+def placeholder_reason(value: Any) -> str | None:
+    """Why ``value`` is still an exercise's placeholder, or None when it is an answer.
+
+    Placeholders are what a generated exercise notebook holds before the student writes anything:
+    ``...`` itself (``name = ...  # YOUR CODE HERE``), a function whose body does nothing (only
+    ``...``, ``pass``, a docstring or ``return None``), and a class that defines nothing but its
+    docstring (or only such methods). Anything else counts as an answer, right or wrong.
+    """
+    if value is Ellipsis:
+        return "is still `...`"
+    if isinstance(value, type):
+        own = [k for k, v in vars(value).items() if not (k.startswith("__") and k.endswith("__"))]
+        methods = [v for k, v in vars(value).items() if inspect.isfunction(v)]
+        if not own or (methods and len(methods) == len(own) and all(_does_nothing(m) for m in methods)):
+            return "still has only `...` in its body"
+        return None
+    if inspect.isfunction(value) and _does_nothing(value):
+        return "still has only `...` in its body"
+    return None
+
+
+def is_placeholder(value: Any) -> bool:
+    """True when ``value`` is an unanswered placeholder (see :func:`placeholder_reason`)."""
+    return placeholder_reason(value) is not None
+
+
 # --- checks, suites and results ----------------------------------------------------------------
 
 
@@ -133,6 +182,7 @@ class CheckOutcome:
     passed: bool
     message: str = ""
     hint: str = ""
+    answered: bool = True  # False: a variable the check reads is still the exercise's placeholder
 
 
 @dataclasses.dataclass
@@ -157,9 +207,16 @@ class QuestionResult:
     def passed(self) -> bool:
         return all(o.passed for o in self.outcomes)
 
+    @property
+    def answered(self) -> bool:
+        """False when every check found its answer still a placeholder (zero points, nothing to mark)."""
+        return any(o.answered for o in self.outcomes)
+
     def summary(self) -> str:
-        """One line for the CSV: all passed, or the failed checks with their messages."""
+        """One line for the CSV: all passed, "not answered yet", or the failed checks with their messages."""
         failed = [o for o in self.outcomes if not o.passed]
+        if not self.answered:
+            return self.outcomes[0].message if self.outcomes else NOT_ANSWERED
         if not failed:
             return f"all {len(self.outcomes)} checks passed"
         return "; ".join(f"{'[hidden] ' if o.hidden else ''}{o.description}: {o.message}" for o in failed)
@@ -167,6 +224,13 @@ class QuestionResult:
     def feedback(self) -> str:
         """Several lines: each check with a tick or a cross, the reason and the hint."""
         kind = "checks" if self.hidden_not_run else "checks (public and hidden)"
+        if not self.answered:
+            return (
+                f"{self.question} ({self.title}): {NOT_ANSWERED}, 0 of {_fmt(self.max_points)} points. "
+                f"{self.outcomes[0].message.removeprefix(NOT_ANSWERED + ': ')}."
+                if self.outcomes
+                else f"{self.question} ({self.title}): {NOT_ANSWERED}"
+            )
         lines = [
             f"{self.question} ({self.title}): {_fmt(self.points)} of {_fmt(self.max_points)} points, "
             f"{sum(o.passed for o in self.outcomes)} of {len(self.outcomes)} {kind} passed"
@@ -361,7 +425,7 @@ def _describe_error(err: BaseException) -> str:
 def run_check(check: Check, namespace: dict[str, Any], timeout: float | None, grading: bool) -> CheckOutcome:
     """Run one check against ``namespace``; never raises for a wrong or crashing answer."""
 
-    def outcome(passed: bool, message: str = "") -> CheckOutcome:
+    def outcome(passed: bool, message: str = "", answered: bool = True) -> CheckOutcome:
         return CheckOutcome(
             check.description,
             check.points,
@@ -370,8 +434,18 @@ def run_check(check: Check, namespace: dict[str, Any], timeout: float | None, gr
             passed,
             message,
             "" if passed else check.hint,
+            answered,
         )
 
+    # A placeholder first: an untouched question says "not answered yet", whatever else is missing.
+    unanswered = {
+        name: reason
+        for name in check.needs
+        if name in namespace and (reason := placeholder_reason(namespace[name])) is not None
+    }
+    if unanswered:
+        what = "; ".join(f"`{name}` {reason}" for name, reason in unanswered.items())
+        return outcome(False, f"{NOT_ANSWERED}: {what}: write your answer there and run that cell", answered=False)
     missing = [name for name in check.needs if name not in namespace]
     if missing:
         names = ", ".join(f"`{n}`" for n in missing)
@@ -379,14 +453,6 @@ def run_check(check: Check, namespace: dict[str, Any], timeout: float | None, gr
             False,
             f"{names} {'is' if len(missing) == 1 else 'are'} not defined: "
             "run the cell(s) where you define it, then this check again",
-        )
-    unanswered = [name for name in check.needs if namespace[name] is Ellipsis]
-    if unanswered:
-        names = ", ".join(f"`{n}`" for n in unanswered)
-        return outcome(
-            False,
-            f"{names} {'is' if len(unanswered) == 1 else 'are'} still `...`: "
-            "replace the `...` with your answer and run that cell",
         )
     try:
         with _time_limit(timeout):
@@ -426,6 +492,13 @@ def run_question(
         )
     chosen = [c for c in checks if include_hidden or not c.hidden]
     outcomes = [run_check(c, namespace, timeout, grading) for c in chosen]
+    pending = next((o for o in outcomes if not o.answered), None)
+    if pending is not None:
+        # A variable that is not defined because a cell skipped itself while this question's answer is
+        # still a placeholder: that check is not answered yet either (no "not defined" noise).
+        for check, result in zip(chosen, outcomes):
+            if result.answered and any(name not in namespace for name in check.needs):
+                result.answered, result.message = False, pending.message
     return QuestionResult(
         suite.exercise,
         question,

@@ -99,7 +99,9 @@ def run_wrong_answers(notebook_path: str | Path, suite: Suite | None = None, tim
     notebook = nbformat.read(str(notebook_path), as_version=4)
     exercise = notebook.metadata.get("agecourse", {}).get("exercise") or Path(notebook_path).stem
     suite = suite or load_suite(exercise)
-    namespace: dict[str, Any] = {"__name__": "__main__"}
+    from IPython.display import display
+
+    namespace: dict[str, Any] = {"__name__": "__main__", "display": display}  # as in a notebook
     results = []
     for question, sources in question_segments(notebook.cells):
         if question is None or question not in suite.questions:

@@ -21,6 +21,7 @@ from agecourse.grading.checks import (
     QuestionResult,
     _fmt,
     load_suite,
+    placeholder_reason,
     run_question,
 )
 
@@ -66,6 +67,35 @@ class Grader:
             f"Grader for exercises/{self.exercise}.ipynb: questions {', '.join(self.suite.questions)} "
             f"({points} points). Run grader.check('q1') after answering question 1."
         )
+
+    def answered(self, question: str, *names: str, namespace: dict[str, Any] | None = None) -> bool:
+        """True when the answer(s) a cell builds on exist; otherwise say which question they come from.
+
+        A cell that uses an earlier answer starts with ``if grader.answered("q2", "scan_names"):``.
+        When ``scan_names`` is not defined yet or is still the exercise's placeholder (``...``, or a
+        function whose body is only ``...``), this prints that the cell was skipped, which question
+        to answer first, and returns False, so an untouched notebook runs to the end without a
+        traceback. Without ``names`` it looks at every variable the question's checks read.
+        """
+        namespace = namespace if namespace is not None else sys._getframe(1).f_globals
+        if not names:
+            names = tuple(dict.fromkeys(n for c in self.suite.checks_of(question) for n in c.needs))
+            if not names:
+                raise ValueError(f"exercise {self.exercise} has no auto-graded question {question!r}")
+        waiting = []
+        for name in names:
+            if name not in namespace:
+                waiting.append(f"`{name}` is not defined yet")
+            elif (reason := placeholder_reason(namespace[name])) is not None:
+                waiting.append(f"`{name}` {reason}")
+        if not waiting:
+            return True
+        number = question.removeprefix("q")
+        print(
+            f"Skipped: this cell needs your answer to question {number} ({'; '.join(waiting)}). "
+            f"Answer question {number}, run its cells, then run this cell again."
+        )
+        return False
 
     def check(self, question: str, namespace: dict[str, Any] | None = None) -> QuestionResult:
         """Check one question against the calling notebook's variables (or ``namespace``)."""

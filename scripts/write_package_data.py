@@ -1,8 +1,13 @@
-"""Train the course's shipped models (issue 13): Model A and Model B on real UTKFace faces.
+"""The one writer of the package's data: the shipped models, their registry and cards, and the
+benchmark results that lessons read. Benchmarks (``bench/``) write only ``bench/results/``.
 
-The package ships two trained models (``agecourse/course_models/``) so that every lesson, the CLI
-and the demo page can use a model that has seen real faces without training one first. This script
-is how they are made, seeded and repeatable:
+``python scripts/write_package_data.py results`` copies the results files lessons read
+(:data:`agecourse.results.FILES`) from ``bench/results/`` into ``agecourse/results/``.
+
+``python scripts/write_package_data.py models`` trains the course's shipped models: Model A and
+Model B on real UTKFace faces. The package ships them (``agecourse/course_models/``) so that every
+lesson, the CLI and the demo page can use a model that has seen real faces without training one
+first. This is how they are made, seeded and repeatable:
 
 1. load the real UTKFace sample (``--data``, default ``../shared/data/utkface-part1``) and build the
    course's seeded, stratified train / validation / test split (``agecourse.data.split_dataset``,
@@ -14,14 +19,21 @@ is how they are made, seeded and repeatable:
    ``train_cached_for``). No time budget. Model selection uses the validation split only: Model A
    restores its best validation-loss epoch; Model B keeps each phase's last epoch, as the ``cpu``
    recipe does (chosen on validation, ``bench/tune.py restore-vs-last``);
-3. save the model **without optimizer state** into ``agecourse/course_models/model_<x>.keras``,
-   reload that file and score the test split with it once (``bench/results/course_model_<x>_predictions.csv``,
-   file names only), and write the training record ``bench/results/course_model_<x>.json``;
+3. save the model's **weights only** into ``agecourse/course_models/model_<x>.weights.npz``
+   (:func:`agecourse.course_models.write_weights`; no optimizer, no Keras config, so it loads on every
+   Keras the package accepts), rebuild the model from that file and the recorded architecture, score
+   the test split with it once (``bench/results/course_model_<x>_predictions.csv``, file names only),
+   and write the training record ``bench/results/course_model_<x>.json`` (with the architecture and a
+   reference prediction that tests compare every load against);
 4. write the registry ``agecourse/course_models/registry.json`` and one model card per model
    (``agecourse/course_models/model_<x>.md``) from those records (``--cards-only`` redoes just this
    step from the saved records, without training).
 
-Run: ``nice -n 10 python bench/train_course_models.py --model b`` (then ``--model a``), with
+``python scripts/write_package_data.py template [--n 1000] [--seed 0]`` writes the face-alignment
+template ``agecourse/face_template.json`` from a seeded sample of training chips
+(``scripts/face_template.py``).
+
+Run: ``nice -n 10 python scripts/write_package_data.py models --model b`` (then ``--model a``), with
 ``AGECOURSE_WEIGHTS`` or ``--weights-dir`` pointing at the MobileNetV2 ImageNet weights.
 """
 
@@ -31,10 +43,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     LOAD_AT_START,
@@ -52,6 +64,7 @@ from common import (  # noqa: E402
 )
 
 PACKAGE_MODELS = ROOT / "agecourse" / "course_models"
+PACKAGE_RESULTS = ROOT / "agecourse" / "results"
 SPLIT_CSV = RESULTS / "course_models_split.csv"
 MODELS = {
     "a": {"name": "model-a", "title": "Model A (the course's own CNN, lessons 06-08)"},
@@ -92,21 +105,107 @@ def save_split_names(split, path: Path) -> Path:
     return path
 
 
-def save_without_optimizer(model, path: Path) -> Path:
-    """Save ``model`` to ``path`` with architecture and weights only: saved once, reloaded without
-    compiling (so without an optimizer) and saved again."""
-    import keras
+def write_test_predictions(key: str, model, test_rows, size: int, settings, results: Path = RESULTS):
+    """Score the test split once with the recipe's scoring (:func:`agecourse.evaluate.score`:
+    flip-averaged when ``settings.flip_tta``) and write ``course_model_<key>_predictions.csv``: file
+    names only, the recipe's predictions as ``pred_age`` / ``pred_gender_prob`` (what the registry and
+    the card report, and what ``agecourse evaluate`` prints) and the plain ones beside them. Returns
+    the recipe's prediction table."""
+    from agecourse import evaluate as ev
+    from agecourse.data import make_dataset
 
-    from agecourse.course_models import register_layers
+    plain, flipped = ev.predict_both(model, make_dataset(test_rows, size, settings.batch_size), test_rows)
+    table = flipped if settings.flip_tta else plain
+    predictions = table[["path", "age", "gender", "race"]].copy()
+    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
+    predictions["pred_age"] = table["age_pred"]
+    predictions["pred_gender_prob"] = table["gender_prob"]
+    predictions["pred_age_plain"] = plain["age_pred"]
+    predictions["pred_gender_prob_plain"] = plain["gender_prob"]
+    results.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(predictions_path(key, results), index=False)
+    return table
 
-    register_layers()  # Model B's preprocessing layer
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        full = Path(tmp) / "full.keras"
-        model.save(full)
-        bare = keras.models.load_model(full, compile=False)
-        bare.save(path)
-    return path
+
+def rescore_shipped(data: Path, results: Path = RESULTS) -> int:
+    """Score the shipped models (as a user loads them) on the test rows of their split once more with
+    the recipe's scoring, rewriting their prediction files and the scoring line of their records:
+    for when the scoring recipe changed and the weights did not."""
+    import pandas as pd
+
+    from agecourse import course_models
+    from agecourse import evaluate as ev
+    from agecourse.data import load_utkface
+
+    names = pd.read_csv(results / SPLIT_CSV.name)
+    wanted = set(names.loc[names["part"] == "test", "path"])
+    images = load_utkface(data, check=False).images
+    test_rows = images[images["path"].map(lambda p: Path(p).name).isin(wanted)].reset_index(drop=True)
+    if len(test_rows) != len(wanted):
+        print(f"ERROR: {data} holds {len(test_rows)} of the {len(wanted)} test files of {SPLIT_CSV.name}")
+        return 2
+    for key, item in MODELS.items():
+        record_file = record_path(key, results)
+        record = json.loads(record_file.read_text())
+        settings = course_models.architecture_settings(item["name"])
+        table = write_test_predictions(key, course_models.load(item["name"]), test_rows, record["input_size"], settings)
+        metrics = ev.evaluate_table(table)
+        record["test_metrics_at_training"] = {
+            "age_mae": metrics["age"]["mae"],
+            "gender_accuracy": metrics["gender"]["accuracy"],
+            "count": metrics["count"],
+            "predictions": ev.predictions_name(settings.flip_tta) + " (the recipe's scoring, agecourse.evaluate.score)",
+            "rescored": time.strftime("%Y-%m-%d %H:%M:%S %Z") + ": the scoring recipe changed, the weights did not",
+        }
+        record_file.write_text(json.dumps(record, indent=2, default=str))
+        print(
+            f"{item['name']}: {ev.predictions_name(settings.flip_tta)} test MAE {metrics['age']['mae']:.2f}, "
+            f"gender accuracy {metrics['gender']['accuracy']:.1%} on {metrics['count']} faces"
+        )
+    return 0
+
+
+def architecture_for(key: str, settings) -> dict:
+    """The registry's ``architecture``: what :func:`agecourse.course_models.build` rebuilds the model
+    from (the recipe's profile and the settings fields the builder reads)."""
+    if key == "a":
+        fields = {
+            "image_size": settings.image_size,
+            "model_filters": list(settings.model_filters),
+            "dense_units": settings.dense_units,
+            "head_dropout": settings.head_dropout,
+            "l2": settings.l2,
+            "augment": settings.augment,
+        }
+    else:
+        fields = {
+            "transfer_backbone": settings.transfer_backbone,
+            "transfer_image_size": settings.transfer_image_size,
+            "transfer_alpha": settings.transfer_alpha,
+            "transfer_dropout": settings.transfer_dropout,
+            "transfer_cached_views": settings.transfer_cached_views,
+            "augment": settings.augment,
+        }
+    return {"kind": MODELS[key]["name"], "profile": settings.profile, "settings": fields}
+
+
+def rebuild_from_file(architecture: dict, file: Path):
+    """The model rebuilt from ``architecture`` with the weights in ``file``: what a user's load does."""
+    from agecourse import course_models
+    from agecourse.config import recipe_settings
+    from agecourse.recipes import build_model_a_for, build_model_b_for
+
+    fields = dict(architecture["settings"])
+    if "model_filters" in fields:
+        fields["model_filters"] = tuple(fields["model_filters"])
+    settings = recipe_settings(architecture["profile"], **fields)
+    if architecture["kind"] == "model-a":
+        model = build_model_a_for(settings)
+    else:
+        model = build_model_b_for(settings, weights=None, verbose=False)
+    arrays, _ = course_models.read_weights(file)
+    model.set_weights(arrays)
+    return model
 
 
 def recipe_for(key: str, settings, weights_name: str | None = None) -> dict:
@@ -232,30 +331,20 @@ def ship(
     """Save a trained model into the package (no optimizer state), score the test split once with the
     saved file, and write its training record, predictions and split (file names only).
 
-    ``bench/bench_model_b.py --ship`` calls this for its profile-seed run, which is the same training as
-    ``train`` above (same split, seed, recipe and code), so the shipped model is not trained twice.
     """
-    import keras
-
+    from agecourse import course_models
     from agecourse import evaluate as ev
-    from agecourse.data import make_dataset
 
     start, cpu_start = started
     save_split_names(split, results / SPLIT_CSV.name)
     size = settings.image_size if key == "a" else settings.transfer_image_size
-    out = out_dir / f"model_{key}.keras"
-    save_without_optimizer(model, out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = course_models.write_weights(model, out_dir / f"model_{key}.weights.npz")
+    architecture = architecture_for(key, settings)
 
-    # The test split, scored once, with the shipped file itself.
-    shipped = keras.models.load_model(out, compile=False)
-    test = make_dataset(split.test, size, settings.batch_size)
-    table = ev.predict_table(shipped, test, split.test)
-    predictions = table[["path", "age", "gender", "race"]].copy()
-    predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
-    predictions["pred_age"] = table["age_pred"]
-    predictions["pred_gender_prob"] = table["gender_prob"]
-    results.mkdir(parents=True, exist_ok=True)
-    predictions.to_csv(predictions_path(key, results), index=False)
+    # The test split, scored once, with the model rebuilt from the shipped file, as a user loads it.
+    shipped = rebuild_from_file(architecture, out)
+    table = write_test_predictions(key, shipped, split.test, size, settings, results)
     metrics = ev.evaluate_table(table)
 
     def best_epoch(history: dict) -> dict | None:
@@ -275,6 +364,11 @@ def ship(
     record = {
         "model": MODELS[key]["name"],
         "file": out.name,
+        "architecture": architecture,
+        "reference": {
+            "input": f"agecourse.course_models.reference_input({size})",
+            **course_models.reference_prediction(shipped),
+        },
         "input_size": size,
         "parameters": int(shipped.count_params()),
         "data": {
@@ -297,7 +391,7 @@ def ship(
             "age_mae": metrics["age"]["mae"],
             "gender_accuracy": metrics["gender"]["accuracy"],
             "count": metrics["count"],
-            "predictions": "plain (one pass per face; the cpu recipe's flip averaging is scored by the benchmarks)",
+            "predictions": ev.predictions_name(settings.flip_tta) + " (the recipe's scoring, agecourse.evaluate.score)",
         },
         "train_wall_s": round(train_wall, 1),
         "wall_s": round(time.monotonic() - start, 1),
@@ -318,34 +412,60 @@ def ship(
     return out
 
 
-def ship_benchmark_run(key: str, model, histories: dict, info: dict, settings, split, **timing) -> Path:
-    """Ship a model benchmark's profile-seed run (``bench_model_<key>.py --ship``) after checking that the
-    benchmark's split is the course models' split; ``timing`` holds ``weights_name``, ``train_wall`` and
-    ``started`` for :func:`ship`. Training the shipped model again would repeat the same run."""
-    course_split, loaded = build_split(Path(settings.data_dir), settings.seed)
-    for part in ("train", "val", "test"):
-        if set(getattr(course_split, part)["path"]) != set(getattr(split, part)["path"]):
-            raise SystemExit(f"--ship: the benchmark's {part} split differs from the course models'; not shipping")
-    return ship(key, model, histories, info, settings, split, loaded, **timing)
+def copy_results(source: Path = RESULTS, folder: Path = PACKAGE_RESULTS) -> int:
+    """Copy the benchmark results that lessons read (:data:`agecourse.results.FILES`) into the package."""
+    import shutil
+
+    from agecourse.results import FILES
+
+    for name in FILES:
+        if not (source / name).is_file():
+            print(f"ERROR: {source / name} is missing (run its benchmark first)")
+            return 2
+    for name in FILES:
+        shutil.copyfile(source / name, folder / name)
+        print(f"wrote {folder / name}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=("a", "b", "all"), default="all", help="which model to train")
-    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
-    parser.add_argument(
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("results", help="copy the results files lessons read into agecourse/results/")
+    models = commands.add_parser("models", help="train the shipped models, write registry and cards")
+    models.add_argument("--model", choices=("a", "b", "all"), default="all", help="which model to train")
+    models.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace images")
+    models.add_argument(
         "--weights-dir",
         type=Path,
         default=Path(os.environ.get("AGECOURSE_WEIGHTS", SHARED_WEIGHTS)),
         help="folder of Keras ImageNet weights (Model B)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="split and training seed")
-    parser.add_argument("--out", type=Path, default=PACKAGE_MODELS, help="where the .keras files go")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where the records and predictions go")
-    parser.add_argument("--smoke", action="store_true", help="1-epoch trial of the script itself (not shipped)")
-    parser.add_argument("--cards-only", action="store_true", help="only rewrite the registry and model cards")
+    models.add_argument("--seed", type=int, default=42, help="split and training seed")
+    models.add_argument("--out", type=Path, default=PACKAGE_MODELS, help="where the weights files go")
+    models.add_argument("--results", type=Path, default=RESULTS, help="where the records and predictions go")
+    models.add_argument("--smoke", action="store_true", help="1-epoch trial of the script itself (not shipped)")
+    models.add_argument("--cards-only", action="store_true", help="only rewrite the registry and model cards")
+    models.add_argument(
+        "--rescore", action="store_true", help="score the shipped models' test split again with the recipe, then cards"
+    )
+    template = commands.add_parser("template", help="write the face-alignment template from training chips")
+    template.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace chips")
+    template.add_argument("--n", type=int, default=1000, help="training chips in the seeded sample")
+    template.add_argument("--seed", type=int, default=0, help="sampling seed")
+    template.add_argument("--out", type=Path, default=None, help="default: agecourse/face_template.json")
     args = parser.parse_args(argv)
-    if not args.cards_only:
+    if args.command == "results":
+        return copy_results()
+    if args.command == "template":
+        from face_template import write_template
+
+        return write_template(args.data, args.n, args.seed, args.out)
+    if args.rescore:
+        status = rescore_shipped(args.data, args.results)
+        if status:
+            return status
+    elif not args.cards_only:
         if not args.data.is_dir():
             print(f"ERROR: the real UTKFace sample is not at {args.data}")
             return 2

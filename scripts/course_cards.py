@@ -1,4 +1,4 @@
-"""The registry and model cards of the shipped course models (used by ``train_course_models.py``).
+"""The registry and model cards of the shipped course models (used by ``write_package_data.py``).
 
 Everything in them is computed here from the training records (``bench/results/course_model_<x>.json``)
 and the test-split predictions (``..._predictions.csv``): no number is typed.
@@ -109,6 +109,9 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+FORMAT = "weights only (numpy .npz in Keras's weight order); agecourse rebuilds the architecture"
+
+
 def make_entry(key: str, record: dict, table: pd.DataFrame, folder: Path) -> tuple[dict, dict]:
     """The registry entry of one model, and its per-group tables."""
     from agecourse import evaluate as ev
@@ -129,6 +132,9 @@ def make_entry(key: str, record: dict, table: pd.DataFrame, folder: Path) -> tup
         "file": model_file.name,
         "sha256": _sha256(model_file),
         "size_bytes": model_file.stat().st_size,
+        "format": FORMAT,
+        "architecture": record["architecture"],
+        "reference": record["reference"],
         "card": f"model_{key}.md",
         "input_size": record["input_size"],
         "input": "RGB face chip, float32 pixel values 0-255, resized to a square",
@@ -162,6 +168,7 @@ def make_entry(key: str, record: dict, table: pd.DataFrame, folder: Path) -> tup
             "gender_accuracy_ci95": list(intervals["gender_accuracy"]),
             "gender_auc": metrics["gender"]["auc"],
             "bootstrap": {"resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED, "level": 0.95},
+            "predictions": record["test_metrics_at_training"]["predictions"].split(" (")[0],
             "predictions_csv": f"bench/results/course_model_{key}_predictions.csv",
         },
         "known_gaps": known_gaps(groups, metrics["age"]["mae"], metrics["gender"]["accuracy"]),
@@ -188,7 +195,7 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
         "",
         f"Shipped as `agecourse/course_models/{entry['file']}` (`{entry['name']}`, "
         f"{entry['size_bytes'] / 1e6:.1f} MB, SHA-256 `{entry['sha256']}`). Written by "
-        "`bench/train_course_models.py` from its training record and test predictions; do not edit by hand.",
+        "`scripts/write_package_data.py` from its training record and test predictions; do not edit by hand.",
         "",
         "## What it does",
         "",
@@ -214,8 +221,9 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
         "",
         "## Test results",
         "",
-        f"On the {test['count']:,} test faces (never used for training or model choice), scored once with the "
-        "shipped file:",
+        f"On the {test['count']:,} test faces (never used for training or model choice), scored with the "
+        f"shipped file and the recipe's scoring ({test['predictions']} predictions, as `agecourse evaluate` "
+        "scores it):",
         "",
         f"- age MAE **{test['age_mae']:.2f} years** (95 % bootstrap interval {test['age_mae_ci95'][0]:.2f}-"
         f"{test['age_mae_ci95'][1]:.2f}), RMSE {test['age_rmse']:.2f}, mean signed error "
@@ -279,7 +287,7 @@ def write_all(
         written.append(write_card(entry, groups, folder / entry["card"]))
         entries.append(entry)
     registry = {
-        "about": "Models shipped with agecourse, written by bench/train_course_models.py; see agecourse.course_models",
+        "about": "Models shipped with agecourse, written by scripts/write_package_data.py; see agecourse.course_models",
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "models": entries,
     }
