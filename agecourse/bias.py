@@ -69,7 +69,9 @@ def with_group_names(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _as_attributes(by: str | Sequence[str]) -> tuple[str, ...]:
+def as_attributes(by: str | Sequence[str]) -> tuple[str, ...]:
+    """``by`` as a tuple of attribute names (``"race"`` -> ``("race",)``); a clear error for an
+    attribute UTKFace does not label."""
     attributes = (by,) if isinstance(by, str) else tuple(by)
     bad = [a for a in attributes if a not in ATTRIBUTES]
     if bad or not attributes:
@@ -113,7 +115,7 @@ def group_metrics(
         ``false_positive_rate`` (men called female), ``false_negative_rate`` (women called male),
         ``men``, ``women`` and ``reliable``.
     """
-    attributes = _as_attributes(by)
+    attributes = as_attributes(by)
     named = with_group_names(table)
     columns = [_NAMES[a] for a in attributes]
     rows = []
@@ -306,7 +308,7 @@ def per_group(table: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
 def group_labels(table: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:
     """The group of every row as one string, as in :func:`group_metrics` (``"female / Black"`` for
     ``by=("gender", "race")``), indexed like ``table``."""
-    attributes = _as_attributes(by)
+    attributes = as_attributes(by)
     named = with_group_names(table)
     parts = [named[_NAMES[a]].astype(str) for a in attributes]
     labels = parts[0]
@@ -315,13 +317,15 @@ def group_labels(table: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:
     return labels.rename("group")
 
 
-def _correct_and_abs_error(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def abs_errors_and_hits(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per face: the absolute age error in years and 1.0 / 0.0 for a right / wrong gender prediction."""
     abs_error = (table["age_pred"] - table["age"]).abs().to_numpy(dtype=np.float64)
     correct = (table["gender_pred"].astype(int) == table["gender"].astype(int)).to_numpy(dtype=np.float64)
     return abs_error, correct
 
 
-def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The middle ``level`` of ``values`` (bootstrap replicates): ``(low, high)`` percentiles."""
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -345,18 +349,18 @@ def group_intervals(
     """
     rng = np.random.default_rng(seed)
     rows = []
-    abs_error, correct = _correct_and_abs_error(table)
+    abs_error, correct = abs_errors_and_hits(table)
     order = ["all", *group_metrics(table, by, min_count)["group"]]
     row_labels = group_labels(table, by).to_numpy()
     for group in order:
         mask = np.ones(len(table), bool) if group == "all" else row_labels == group
         err, ok = abs_error[mask], correct[mask]
         picks = rng.integers(0, len(err), size=(n_resamples, len(err)))
-        mae_low, mae_high = _percentiles(err[picks].mean(axis=1), level)
-        acc_low, acc_high = _percentiles(ok[picks].mean(axis=1), level)
+        mae_low, mae_high = percentile_interval(err[picks].mean(axis=1), level)
+        acc_low, acc_high = percentile_interval(ok[picks].mean(axis=1), level)
         rows.append(
             {
-                "attribute": "overall" if group == "all" else " x ".join(_as_attributes(by)),
+                "attribute": "overall" if group == "all" else " x ".join(as_attributes(by)),
                 "group": group,
                 "count": int(mask.sum()),
                 "age_mae": float(err.mean()),
@@ -387,7 +391,7 @@ INTERVAL_METRICS = ("age_mae", "gender_accuracy")  # the metrics with bootstrap 
 def _metric_rows(table: pd.DataFrame, metric: str) -> np.ndarray:
     if metric not in INTERVAL_METRICS:
         raise ValueError(f"metric must be one of {', '.join(INTERVAL_METRICS)}, got {metric!r}")
-    abs_error, correct = _correct_and_abs_error(table)
+    abs_error, correct = abs_errors_and_hits(table)
     return abs_error if metric == "age_mae" else correct
 
 
@@ -419,14 +423,14 @@ def paired_group_changes(
         mask = np.ones(len(a), bool) if group == "all" else labels == group
         picks = rng.integers(0, int(mask.sum()), size=(n_resamples, int(mask.sum())))
         row = {
-            "attribute": "overall" if group == "all" else " x ".join(_as_attributes(by)),
+            "attribute": "overall" if group == "all" else " x ".join(as_attributes(by)),
             "group": group,
             "count": int(mask.sum()),
             "reliable": int(mask.sum()) >= min_count,
         }
         for m, (va, vb) in values.items():
             diff = vb[mask] - va[mask]
-            low, high = _percentiles(diff[picks].mean(axis=1), level)
+            low, high = percentile_interval(diff[picks].mean(axis=1), level)
             row.update(
                 {
                     f"{m}_before": float(va[mask].mean()),
@@ -475,7 +479,7 @@ def gap_change(
     gap_a = float(va[masks[0]].mean() - va[masks[1]].mean())
     gap_b = float(vb[masks[0]].mean() - vb[masks[1]].mean())
     result: dict[str, float | str | int] = {
-        "attribute": " x ".join(_as_attributes(by)),
+        "attribute": " x ".join(as_attributes(by)),
         "metric": metric,
         "groups": f"{first} minus {second}",
         "count_first": int(masks[0].sum()),
@@ -485,7 +489,7 @@ def gap_change(
         "change": gap_b - gap_a,
     }
     for name, values in (("gap_before", gaps_a), ("gap_after", gaps_b), ("change", gaps_b - gaps_a)):
-        result[f"{name}_low"], result[f"{name}_high"] = _percentiles(values, level)
+        result[f"{name}_low"], result[f"{name}_high"] = percentile_interval(values, level)
     return result
 
 
@@ -522,7 +526,7 @@ def plot_signed_errors(
 ):
     """Box plots of the signed age error per group (and per gender within it): a box below zero
     means that group is guessed too young; a taller box means less consistent predictions."""
-    _as_attributes(by)
+    as_attributes(by)
     named = with_group_names(table)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * named[_NAMES[by]].nunique() + 3), 3.8))
     sns.boxplot(
@@ -541,7 +545,7 @@ def plot_error_distributions(
 ):
     """Overlaid density curves of the signed age error, one per group of ``by`` (each scaled to
     its own group, so a small group is not dwarfed by a big one)."""
-    _as_attributes(by)
+    as_attributes(by)
     named = with_group_names(table)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     sns.kdeplot(data=named, x="age_error", hue=_NAMES[by], common_norm=False, ax=ax, warn_singular=False)

@@ -66,12 +66,33 @@ def detection_options(settings=None) -> tuple[tuple[float, float, float], int]:
     return tuple(defaults["face_thresholds"]), int(defaults["face_min_side"])
 
 
+class StopWhenEmpty:
+    """One MTCNN stage that hands on "no faces" when the stage before it kept no candidate box.
+
+    ``mtcnn`` 1.0.0 feeds an empty batch of boxes to the next network and expects TensorFlow's
+    ``InvalidArgumentError``; Keras 3.13 (Colab's) raises ``ValueError`` from ``Conv2D`` instead, so a
+    photo without a face crashed there. An empty batch now skips the network: ``(0, 16)`` rows, the
+    value ``mtcnn`` itself returns for "no faces found".
+    """
+
+    def __init__(self, stage):
+        self.stage = stage
+        self.id, self.name = stage.id, stage.name
+
+    def __call__(self, bboxes_batch=None, **kwargs):
+        if bboxes_batch is not None and len(bboxes_batch) == 0:
+            return np.empty((0, 16))
+        return self.stage(bboxes_batch=bboxes_batch, **kwargs)
+
+
 @cache
 def detector():
     """The MTCNN detector (three small Keras networks), built once per process."""
-    from mtcnn import MTCNN  # lazy: building it loads TensorFlow and the three networks' weights
+    from mtcnn.stages import StageONet, StagePNet, StageRNet  # lazy: loads TensorFlow and the weights
+    from mtcnn import MTCNN
 
-    return MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+    stages = [StopWhenEmpty(stage()) for stage in (StagePNet, StageRNet, StageONet)]
+    return MTCNN(stages=stages, device="CPU:0")
 
 
 def find_faces(

@@ -96,6 +96,33 @@ def versions() -> dict[str, str]:
     }
 
 
+# Published lesson run times (bench/bench_notebooks.py, shipped in agecourse/results/): label, file.
+TIMINGS = (("cpu profile, real faces", "notebooks_cpu_utkface"),)
+
+
+def lesson_time(lesson: int, timings: tuple[tuple[str, str], ...] = TIMINGS) -> str:
+    """One line on how long ``lesson`` took in each published run of the lessons (seconds and peak
+    memory of the whole notebook, the machine and the date), printed by :func:`setup` before any cell
+    that trains. Runs that did not finish the lesson are not quoted; without any: "not measured"."""
+    from agecourse import results
+
+    parts = []
+    for label, name in timings:
+        try:
+            run = results.load(name)
+        except FileNotFoundError:
+            continue
+        record = next((r for r in run["lessons"].values() if r.get("lesson") == lesson), None)
+        if record is None or record.get("status") != "ok":
+            continue
+        machine = run["machine"]
+        parts.append(
+            f"{label}: {record['seconds'] / 60:.1f} min, peak memory {record['peak_rss_mb'] / 1000:.1f} GB "
+            f"({machine['cores']} CPU cores, {run['when'][:10]})"
+        )
+    return "; ".join(parts) if parts else "not measured"
+
+
 def setup(
     lesson: int, profile: str | None = None, seed: int | None = None, quiet: bool = False, **overrides
 ) -> Settings:
@@ -139,6 +166,7 @@ def setup(
         print("  " + ", ".join(f"{k} {v}" for k, v in versions().items()))
         print(f"  GPU: {', '.join(g.name for g in gpus) if gpus else 'none (CPU only)'}")
         print(f"  data: {settings.data_label}")
+        print(f"  this lesson's published run time: {lesson_time(lesson)}")
         if settings.data_note:
             print(f"  {settings.data_note}")
     return settings

@@ -6,6 +6,7 @@ import ast
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -355,3 +356,15 @@ def test_plot_group_intervals(table):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["all\n(n=8)", "White\n(n=4)", "Black\n(n=4)"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "after"]
     plt.close("all")
+
+
+def test_the_interval_helpers_lessons_show_on_the_page(table):
+    abs_error, hits = bias.abs_errors_and_hits(table)
+    assert abs_error == pytest.approx((table["age_pred"] - table["age"]).abs().to_numpy())
+    assert set(np.unique(hits)) <= {0.0, 1.0} and hits.mean() == pytest.approx(
+        (table["gender_pred"] == table["gender"]).mean()
+    )
+    assert bias.percentile_interval(np.arange(101.0), 0.9) == pytest.approx((5.0, 95.0))
+    assert bias.as_attributes("race") == ("race",) and bias.as_attributes(["gender", "race"]) == ("gender", "race")
+    with pytest.raises(ValueError, match="group by one or more of"):
+        bias.as_attributes("eye_colour")

@@ -134,6 +134,26 @@ def test_no_face_in_a_gradient():
     assert faces.find_faces(gradient) == []
 
 
+def test_a_stage_given_no_candidate_boxes_is_not_run():
+    """Keras 3.13 (Colab's) raises on a zero-size batch where mtcnn expects TensorFlow's
+    InvalidArgumentError, so an empty batch must never reach the next network."""
+    calls = []
+
+    class Stage:
+        id, name = 2, "Stage RNET"
+
+        def __call__(self, bboxes_batch=None, **kwargs):
+            calls.append(len(bboxes_batch))
+            return bboxes_batch[:, :6]
+
+    stage = faces.StopWhenEmpty(Stage())
+    assert stage(bboxes_batch=np.empty((0, 6)), images_normalized=None).shape == (0, 16)
+    assert calls == []
+    assert stage(bboxes_batch=np.ones((3, 16))).shape == (3, 6) and calls == [3]
+    assert (stage.id, stage.name) == (2, "Stage RNET")
+    assert all(isinstance(s, faces.StopWhenEmpty) for s in faces.detector().stages)
+
+
 @pytest.mark.real_data
 def test_aligned_training_chips_keep_their_landmarks_near_the_template(real_data_dir):
     """On real chips the landmarks of the aligned chip sit on the template (within a few pixels)."""

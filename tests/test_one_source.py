@@ -48,7 +48,7 @@ SHOWN = {
         "gradcam_score": "explain",
         "make_gradcam_heatmaps": "explain",
     },
-    "12_bias": {"per_group": "bias"},
+    "12_bias": {"per_group": "bias", "group_intervals": "bias", "fairness_gaps": "bias"},
     "13_deploy": {
         "similarity_transform": "faces",
         "align_face": "faces",
