@@ -253,7 +253,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # Faces are found with MTCNN and aligned like the training chips (agecourse.deploy.predict_faces);
     # the detector's thresholds and minimum face size come from the settings.
     results = predict_many(
-        chosen.model, images, detect=not args.no_detect, gradcam=args.gradcam, settings=chosen.settings
+        chosen.model,
+        images,
+        detect=not args.no_detect,
+        gradcam=args.gradcam,
+        settings=chosen.settings,
+        age_interval=chosen.age_interval,
     )
     written: dict[str, list[str]] = {}
     if args.out:

@@ -232,8 +232,8 @@ _BASE: dict[str, dict] = {
         patience=24,
         lr_patience=1,
         cache="memory",
-        # Lessons 08 and 10 train for 4 minutes each (Model A's full recipe takes about 9 on two idle
-        # cores, Model B's about 11, bench/README.md), so that every lesson fits 10 minutes of a Binder
+        # Lessons 08 and 10 train for this many seconds each (the full recipes take longer: their
+        # training times are in bench/README.md), so that every lesson fits 10 minutes of a Binder
         # session; AGECOURSE_FULL_RECIPE=1 trains the full recipe.
         lesson_budget_s=240.0,
     ),

@@ -22,7 +22,14 @@ from agecourse.deploy import (
 )
 
 
-def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, about: str = "", example=None):
+def make_app(
+    model: keras.Model,
+    gradcam: bool = True,
+    detect: bool = True,
+    about: str = "",
+    example=None,
+    age_interval: dict | None = None,
+):
     """A small ipywidgets app: upload a photo, see every face boxed with its predicted age and
     gender, and (optionally) each face's Grad-CAM heat map. Errors (no face, not an image, too
     small) are shown in the app instead of a traceback.
@@ -33,6 +40,8 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, abou
         about: HTML shown above the controls, e.g. which model this is.
         example: an image (array, path or bytes) behind a "Try the example" button, for visitors
             without a photo at hand.
+        age_interval: the model's age-interval calibration (a shipped model's
+            ``ChosenModel.age_interval``): each age is then shown with its interval.
 
     Returns an ``ipywidgets.VBox``; display it as the last line of a cell. Its ``analyse(content,
     name)`` method runs the same steps on raw file bytes (what an upload delivers), for scripts and
@@ -51,7 +60,9 @@ def make_app(model: keras.Model, gradcam: bool = True, detect: bool = True, abou
         status.value = f"Analysing {name} ..."
         try:
             rgb = read_image(content if isinstance(content, np.ndarray) else bytes(content), name=name)
-            faces = predict_faces(model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name)
+            faces = predict_faces(
+                model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name, age_interval=age_interval
+            )
         except DeployError as err:
             status.value = f"<span style='color:#b00020'><b>Cannot use this photo:</b> {err}</span>"
             results.children = ()

@@ -344,6 +344,8 @@ class FacePrediction:
         chip: the 200 x 200 chip cut from the photo (uint8), before resizing to the model's input.
         crop: the model's input image (float32, 0-255), for showing or explaining.
         heatmap: Grad-CAM map (0-1, the crop's size) of the gender decision, when asked for.
+        age_interval: ``(low, high, level)``: the model's calibrated age interval (lesson 09's split
+            conformal prediction) when it has one, else ``None``.
     """
 
     box: tuple[int, int, int, int]
@@ -357,11 +359,18 @@ class FacePrediction:
     chip: np.ndarray | None = field(default=None, repr=False)
     crop: np.ndarray | None = field(default=None, repr=False)
     heatmap: np.ndarray | None = field(default=None, repr=False)
+    age_interval: tuple[float, float, float] | None = None
 
     def label(self) -> str:
-        """Short caption, e.g. ``"female (91%), age 34"``."""
+        """Short caption, e.g. ``"female (91%), age 34"``, or with an interval
+        ``"female (91%), age about 34 (90% interval 27-42)"``."""
         probability = self.p_female if self.gender == "female" else 1 - self.p_female
-        return f"{self.gender} ({probability:.0%}), age {self.age:.0f}"
+        if self.age_interval is None:
+            return f"{self.gender} ({probability:.0%}), age {self.age:.0f}"
+        low, high, level = self.age_interval
+        return (
+            f"{self.gender} ({probability:.0%}), age about {self.age:.0f} ({level:.0%} interval {low:.0f}-{high:.0f})"
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready fields (no images)."""
@@ -374,6 +383,7 @@ class FacePrediction:
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
             "landmarks": None if self.landmarks is None else np.round(self.landmarks, 1).tolist(),
             "aligned": self.aligned,
+            "age_interval": None if self.age_interval is None else [round(float(v), 2) for v in self.age_interval],
         }
 
 
@@ -429,6 +439,7 @@ def predict_faces(
     gradcam_output: str = "gender",
     align: bool = True,
     settings=None,
+    age_interval: dict | None = None,
 ) -> list[FacePrediction]:
     """Age and gender of every face in a photo: the one function behind lesson 13, ``agecourse
     predict`` and the demo app.
@@ -446,6 +457,9 @@ def predict_faces(
             square around the box instead (:func:`chip_box`).
         settings: where the detector's thresholds and minimum face size come from
             (``face_thresholds``, ``face_min_side``); default: :class:`agecourse.config.Settings`'s.
+        age_interval: the model's calibration (``half_width`` in years and ``level``, as
+            :func:`agecourse.course_models.age_interval` gives it): each age then comes with its
+            interval, the predicted age ± ``half_width`` (never below 0).
 
     Returns:
         One :class:`FacePrediction` per face, largest face first.
@@ -463,6 +477,10 @@ def predict_faces(
     heatmaps = [None] * len(batch)
     if gradcam:
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
+    intervals = [None] * len(batch)
+    if age_interval is not None:
+        width, level = float(age_interval["half_width"]), float(age_interval["level"])
+        intervals = [(max(0.0, max(0.0, a) - width), max(0.0, a) + width, level) for a in ages]
     return [
         FacePrediction(
             box=tuple(int(v) for v in face["box"]),
@@ -476,8 +494,9 @@ def predict_faces(
             chip=face["chip"],
             crop=crop,
             heatmap=heat,
+            age_interval=interval,
         )
-        for face, age, p, crop, heat in zip(chips, ages, p_female, batch, heatmaps)
+        for face, age, p, crop, heat, interval in zip(chips, ages, p_female, batch, heatmaps, intervals)
     ]
 
 
@@ -500,13 +519,15 @@ class ImageResult:
 
 
 def predict_many(
-    model: keras.Model, sources, detect: bool = True, gradcam: bool = False, settings=None
+    model: keras.Model, sources, detect: bool = True, gradcam: bool = False, settings=None, age_interval=None
 ) -> list[ImageResult]:
     """:func:`predict_faces` for several images; a bad image records its error and the others go on."""
     results = []
     for source in sources:
         try:
-            faces = predict_faces(model, source, detect=detect, gradcam=gradcam, settings=settings)
+            faces = predict_faces(
+                model, source, detect=detect, gradcam=gradcam, settings=settings, age_interval=age_interval
+            )
             results.append(ImageResult(str(source), faces))
         except DeployError as err:
             results.append(ImageResult(str(source), error=str(err)))

@@ -88,8 +88,8 @@ class StopWhenEmpty:
 @cache
 def detector():
     """The MTCNN detector (three small Keras networks), built once per process."""
-    from mtcnn.stages import StageONet, StagePNet, StageRNet  # lazy: loads TensorFlow and the weights
     from mtcnn import MTCNN
+    from mtcnn.stages import StageONet, StagePNet, StageRNet  # lazy: loads TensorFlow and the weights
 
     stages = [StopWhenEmpty(stage()) for stage in (StagePNet, StageRNet, StageONet)]
     return MTCNN(stages=stages, device="CPU:0")

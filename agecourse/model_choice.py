@@ -17,11 +17,12 @@ Each file is loaded once. This is the only module that imports both :mod:`agecou
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import NamedTuple
 
 from agecourse import artifacts, course_models
 from agecourse.config import Settings, get_settings
@@ -30,12 +31,23 @@ NAMES = ("model-a", "model-b")
 TITLES = {"model-a": "Model A", "model-b": "Model B"}
 
 
-class ChosenModel(NamedTuple):
-    """A model, the settings that fit it, and where it came from (one line, for printing)."""
+@dataclass(frozen=True)
+class ChosenModel:
+    """A model, the settings that fit it, and where it came from (one line, for printing); unpacks
+    as ``model, settings, source``. ``age_interval`` is a shipped model's calibration of its age
+    intervals (:func:`agecourse.course_models.age_interval`), ``None`` for any other model."""
 
     model: object
     settings: Settings
     source: str
+    age_interval: dict | None = None
+
+    def __iter__(self):
+        return iter((self.model, self.settings, self.source))
+
+    def _replace(self, **changes) -> ChosenModel:
+        """A copy with some fields changed (as a named tuple's ``_replace``)."""
+        return dataclasses.replace(self, **changes)
 
 
 def _fit_settings(settings: Settings, name: str, model) -> Settings:
@@ -57,7 +69,7 @@ def shipped(name: str, settings: Settings | None = None) -> ChosenModel:
     model = course_models.load(name)
     base = settings if settings is not None else course_models.architecture_settings(name)
     source = f"the shipped {TITLES[name]} ({name}): {course_models.summary(name)}"
-    return ChosenModel(model, _fit_settings(base, name, model), source)
+    return ChosenModel(model, _fit_settings(base, name, model), source, course_models.age_interval(name))
 
 
 def for_lesson(

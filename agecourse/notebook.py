@@ -97,30 +97,38 @@ def versions() -> dict[str, str]:
 
 
 # Published lesson run times (bench/bench_notebooks.py, shipped in agecourse/results/): label, file.
-TIMINGS = (("cpu profile, real faces", "notebooks_cpu_utkface"),)
+# No gpu run is published: the machines the course is measured on have no GPU.
+TIMINGS = (
+    ("ci profile, synthetic faces", "notebooks_ci"),
+    ("cpu profile, real faces", "notebooks_cpu_utkface"),
+    ("gpu profile", "notebooks_gpu"),
+)
 
 
 def lesson_time(lesson: int, timings: tuple[tuple[str, str], ...] = TIMINGS) -> str:
-    """One line on how long ``lesson`` took in each published run of the lessons (seconds and peak
+    """One line on how long ``lesson`` took in each published run of the lessons (minutes and peak
     memory of the whole notebook, the machine and the date), printed by :func:`setup` before any cell
-    that trains. Runs that did not finish the lesson are not quoted; without any: "not measured"."""
+    that trains. A profile without a finished run of the lesson says "not measured"; a lesson that no
+    run covers gives just "not measured"."""
     from agecourse import results
 
-    parts = []
+    parts, measured = [], False
     for label, name in timings:
         try:
             run = results.load(name)
         except FileNotFoundError:
-            continue
+            run = {"lessons": {}}
         record = next((r for r in run["lessons"].values() if r.get("lesson") == lesson), None)
         if record is None or record.get("status") != "ok":
+            parts.append(f"{label}: not measured")
             continue
+        measured = True
         machine = run["machine"]
         parts.append(
             f"{label}: {record['seconds'] / 60:.1f} min, peak memory {record['peak_rss_mb'] / 1000:.1f} GB "
             f"({machine['cores']} CPU cores, {run['when'][:10]})"
         )
-    return "; ".join(parts) if parts else "not measured"
+    return "; ".join(parts) if measured else "not measured"
 
 
 def setup(

@@ -188,14 +188,22 @@ def view_augmentation(seed: int = 42) -> keras.Sequential:
 
 
 def cached_features(
-    bottom: keras.Model, table, image_size: int, batch_size: int = 64, flip: bool = False, augment=None
+    bottom: keras.Model,
+    table,
+    image_size: int,
+    batch_size: int = 64,
+    flip: bool = False,
+    augment=None,
+    dtype: str = "float32",
 ):
     """Run the frozen ``bottom`` of :func:`split_model` once over the images of ``table``;
-    returns a float32 array, one feature map per image, in table order.
+    returns an array of ``dtype``, one feature map per image, in table order.
 
     ``flip=True`` mirrors every image left-right first: a second, augmented *view* of each face
     (faces are nearly symmetric), which is the augmentation a cache can afford. ``augment`` (a Keras
     layer such as :func:`view_augmentation`) is applied too, in training mode, for further views.
+    Batch by batch into one array: ``bottom.predict`` would keep every batch's output in a list and
+    then copy them all into a second array, twice the memory of the result.
     """
     ds = make_dataset(table, image_size, batch_size)
     if flip:
@@ -203,10 +211,17 @@ def cached_features(
     images = ds.map(lambda x, y: x)
     if augment is not None:
         images = images.map(lambda x: augment(x, training=True))
-    features = bottom.predict(images, verbose=0)
-    if len(features) != len(table):
-        raise ValueError(f"computed features for {len(features)} of {len(table)} images (unreadable files?)")
-    return np.asarray(features, dtype=np.float32)
+    features = np.empty((len(table), *bottom.output.shape[1:]), dtype=dtype)
+    done = 0
+    for batch in images:
+        part = np.asarray(bottom.predict_on_batch(batch))
+        if done + len(part) > len(table):
+            raise ValueError(f"the pipeline gave more images than the {len(table)} of the table")
+        features[done : done + len(part)] = part
+        done += len(part)
+    if done != len(table):
+        raise ValueError(f"computed features for {done} of {len(table)} images (unreadable files?)")
+    return features
 
 
 def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False, seed: int = 42):
@@ -244,6 +259,12 @@ def feature_dataset(features, table, batch_size: int = 64, shuffle: bool = False
     return order.batch(batch_size).map(read).prefetch(tf.data.AUTOTUNE)
 
 
+# The batch size the frozen bottom is run in while caching. The features do not depend on it (batch
+# norm is frozen), the memory does: at 224 px the batches read ahead by the pipeline and the bottom's
+# activations for batches of 64 cost a Binder session several hundred MB more than batches of 16.
+# (The random draws of the augmented views depend on it, as on any batch size.)
+CACHE_BATCH_SIZE = 16
+
 # With a time budget, caching may take this share of it (at least one view is always cached).
 CACHE_SHARE = 0.4
 
@@ -275,7 +296,13 @@ def cache_views(
     start = time.monotonic()
     for view in range(views):
         part = cached_features(
-            bottom, table, image_size, batch_size, flip=view % 2 == 1, augment=augment if view >= 2 else None
+            bottom,
+            table,
+            image_size,
+            batch_size,
+            flip=view % 2 == 1,
+            augment=augment if view >= 2 else None,
+            dtype="float16",
         )
         if features is None:
             features = np.empty((views * n, *part.shape[1:]), dtype=np.float16)
@@ -326,8 +353,8 @@ def train_two_phase_cached(
     bottom, top = split_model(model, cut)
     set_trainable_top(model, 0)
     until = None if deadline is None else start + CACHE_SHARE * time_budget_s
-    train_features = cache_views(bottom, split.train, image_size, views, batch_size, seed, until)
-    val_features = cached_features(bottom, split.val, image_size, batch_size)
+    train_features = cache_views(bottom, split.train, image_size, views, CACHE_BATCH_SIZE, seed, until)
+    val_features = cached_features(bottom, split.val, image_size, CACHE_BATCH_SIZE)
     cache_seconds = time.monotonic() - start
     if verbose:
         print(

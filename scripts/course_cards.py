@@ -53,6 +53,33 @@ def predictions_table(csv: Path) -> pd.DataFrame:
     return table
 
 
+def interval_entry(val_csv: Path, test_csv: Path) -> dict:
+    """The registry's ``age_interval``: the split-conformal half-width (:mod:`agecourse.conformal`)
+    from the plain validation predictions, and how often it held the true age on the test faces,
+    overall and per age band (plain test predictions, as ``agecourse predict`` gives an age)."""
+    from agecourse import conformal
+
+    calibration = pd.read_csv(val_csv).rename(columns={"pred_age": "age_pred"})
+    test = pd.read_csv(test_csv).rename(columns={"pred_age_plain": "age_pred"})
+    half_width = conformal.conformal_half_width(calibration)
+    coverage = conformal.coverage_table(conformal.with_intervals(test, half_width))
+    rows = coverage.set_index("age_band")
+    return {
+        "level": conformal.INTERVAL_LEVEL,
+        "half_width": half_width,
+        "method": (
+            f"split conformal prediction (agecourse.conformal, lesson 09) on the plain predictions of the "
+            f"{len(calibration):,} validation faces of its split"
+        ),
+        "calibration_csv": f"bench/results/{val_csv.name}",
+        "test_coverage": float(rows.loc["all", "coverage"]),
+        "test_coverage_by_band": {
+            band: {"count": int(row["count"]), "coverage": float(row["coverage"])}
+            for band, row in rows.drop(index="all").iterrows()
+        },
+    }
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -112,8 +139,10 @@ def _markdown(frame: pd.DataFrame) -> str:
 FORMAT = "weights only (numpy .npz in Keras's weight order); agecourse rebuilds the architecture"
 
 
-def make_entry(key: str, record: dict, table: pd.DataFrame, folder: Path) -> tuple[dict, dict]:
-    """The registry entry of one model, and its per-group tables."""
+def make_entry(
+    key: str, record: dict, table: pd.DataFrame, folder: Path, age_interval: dict | None = None
+) -> tuple[dict, dict]:
+    """The registry entry of one model (with its ``age_interval`` when calibrated), and its per-group tables."""
     from agecourse import evaluate as ev
 
     model_file = folder / record["file"]
@@ -171,6 +200,7 @@ def make_entry(key: str, record: dict, table: pd.DataFrame, folder: Path) -> tup
             "predictions": record["test_metrics_at_training"]["predictions"].split(" (")[0],
             "predictions_csv": f"bench/results/course_model_{key}_predictions.csv",
         },
+        "age_interval": age_interval,
         "known_gaps": known_gaps(groups, metrics["age"]["mae"], metrics["gender"]["accuracy"]),
         "intended_use": INTENDED_USE,
         "licence": LICENCE,
@@ -238,6 +268,22 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
     ]
     for title, frame in groups.items():
         lines += [f"### Per {title}", "", _markdown(frame), ""]
+    interval = entry.get("age_interval")
+    if interval:
+        by_band = ", ".join(
+            f"{band}: {row['coverage']:.0%} (n={row['count']})"
+            for band, row in interval["test_coverage_by_band"].items()
+        )
+        lines += [
+            "## Age intervals",
+            "",
+            f"`agecourse predict`, lesson 13 and the demo give each age a {interval['level']:.0%} interval: the "
+            f"predicted age ± {interval['half_width']:.1f} years, from {interval['method']} "
+            f"(`{interval['calibration_csv']}`). On the test faces it held the true age for "
+            f"**{interval['test_coverage']:.1%}** of them; per age band: {by_band}. The promise is for faces "
+            "like the validation ones taken together, not for each band or for photos unlike UTKFace chips.",
+            "",
+        ]
     lines += [
         "Signed error is predicted minus true age (negative: guesses too young). Groups with fewer than 30 test "
         "faces are marked: their numbers are noise more than measurement.",
@@ -272,10 +318,15 @@ def write_seen_files(split_csv: Path, path: Path) -> Path:
 
 
 def write_all(
-    folder: Path, records: dict[str, Path], predictions: dict[str, Path], split_csv: Path | None = None
+    folder: Path,
+    records: dict[str, Path],
+    predictions: dict[str, Path],
+    split_csv: Path | None = None,
+    calibrations: dict[str, Path] | None = None,
 ) -> list[Path]:
     """Write ``registry.json`` and ``model_<key>.md`` for every model with a training record, and
-    (given the split) ``training_files.txt.gz``."""
+    (given the split) ``training_files.txt.gz``; a model with validation predictions in
+    ``calibrations`` gets its age interval (:func:`interval_entry`)."""
     import time
 
     entries, written = [], []
@@ -283,7 +334,9 @@ def write_all(
         written.append(write_seen_files(split_csv, folder / "training_files.txt.gz"))
     for key in sorted(records):
         record = json.loads(records[key].read_text())
-        entry, groups = make_entry(key, record, predictions_table(predictions[key]), folder)
+        calibration = (calibrations or {}).get(key)
+        interval = interval_entry(calibration, predictions[key]) if calibration else None
+        entry, groups = make_entry(key, record, predictions_table(predictions[key]), folder, interval)
         written.append(write_card(entry, groups, folder / entry["card"]))
         entries.append(entry)
     registry = {

@@ -82,6 +82,42 @@ def predictions_path(key: str, results: Path = RESULTS) -> Path:
     return results / f"course_model_{key}_predictions.csv"
 
 
+def val_predictions_path(key: str, results: Path = RESULTS) -> Path:
+    """``bench/results/course_model_<key>_val_predictions.csv``: its validation-split predictions, the
+    calibration of its age intervals."""
+    return results / f"course_model_{key}_val_predictions.csv"
+
+
+def write_val_predictions(data: Path, results: Path = RESULTS) -> int:
+    """Predict the validation rows of the shipped models' split with each shipped model as a user
+    loads it, plain (one pass, as ``agecourse predict`` gives an age), and write
+    ``course_model_<key>_val_predictions.csv``: what their age intervals are calibrated on."""
+    import pandas as pd
+
+    from agecourse import course_models
+    from agecourse import evaluate as ev
+    from agecourse.data import load_utkface, make_dataset
+
+    names = pd.read_csv(results / SPLIT_CSV.name)
+    wanted = set(names.loc[names["part"] == "val", "path"])
+    images = load_utkface(data, check=False).images
+    val_rows = images[images["path"].map(lambda p: Path(p).name).isin(wanted)].reset_index(drop=True)
+    if len(val_rows) != len(wanted):
+        print(f"ERROR: {data} holds {len(val_rows)} of the {len(wanted)} validation files of {SPLIT_CSV.name}")
+        return 2
+    for key, item in MODELS.items():
+        model = course_models.load(item["name"])
+        settings = course_models.architecture_settings(item["name"])
+        size = int(model.input_shape[1])
+        table = ev.predict_table(model, make_dataset(val_rows, size, settings.batch_size), val_rows)
+        predictions = table[["path", "age", "gender", "race"]].copy()
+        predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
+        predictions["pred_age"] = table["age_pred"]
+        predictions.to_csv(val_predictions_path(key, results), index=False)
+        print(f"wrote {val_predictions_path(key, results)} ({len(predictions)} validation faces)")
+    return 0
+
+
 def build_split(data: Path, seed: int):
     """The seeded split of the real sample (all accepted, decodable images), and the load result."""
     from agecourse.data import load_utkface, split_dataset
@@ -449,6 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument(
         "--rescore", action="store_true", help="score the shipped models' test split again with the recipe, then cards"
     )
+    models.add_argument(
+        "--intervals",
+        action="store_true",
+        help="predict the shipped models' validation split (the age intervals' calibration), then cards",
+    )
     template = commands.add_parser("template", help="write the face-alignment template from training chips")
     template.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of UTKFace chips")
     template.add_argument("--n", type=int, default=1000, help="training chips in the seeded sample")
@@ -461,8 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         from face_template import write_template
 
         return write_template(args.data, args.n, args.seed, args.out)
-    if args.rescore:
-        status = rescore_shipped(args.data, args.results)
+    if args.rescore or args.intervals:
+        status = rescore_shipped(args.data, args.results) if args.rescore else 0
+        status = status or (write_val_predictions(args.data, args.results) if args.intervals else 0)
         if status:
             return status
     elif not args.cards_only:
@@ -481,8 +523,13 @@ def write_registry_and_cards(folder: Path, results: Path = RESULTS) -> int:
     from course_cards import write_all
 
     records = {key: record_path(key, results) for key in MODELS if record_path(key, results).is_file()}
+    calibrations = {key: val_predictions_path(key, results) for key in records}
     written = write_all(
-        folder, records, {key: predictions_path(key, results) for key in records}, results / SPLIT_CSV.name
+        folder,
+        records,
+        {key: predictions_path(key, results) for key in records},
+        results / SPLIT_CSV.name,
+        {key: path for key, path in calibrations.items() if path.is_file()},
     )
     for path in written:
         print(f"wrote {path}")

@@ -9,6 +9,7 @@ UTKFace sample (reproducing the model card's test numbers) is marked ``real_data
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from agecourse import course_models as cm
+from agecourse import model_choice
 from agecourse.cli import main
 from agecourse.config import get_settings
 
@@ -158,8 +160,25 @@ def test_predict_a_real_photo_offline_without_a_model_argument(offline, capsys):
     assert "shipped model-b" in out
     lines = [line for line in out.splitlines() if "grace_hopper.jpg: face" in line]
     assert len(lines) == 1, out
-    age = float(lines[0].split("age ")[1].split()[0])
-    assert 30 <= age <= 100, out
+    found = re.search(r"age about (\d+) \(90% interval (\d+)-(\d+)\)", lines[0])
+    assert found, out  # the shipped model's calibrated interval comes with the age
+    age, low, high = map(int, found.groups())
+    assert 30 <= age <= 100 and low < age < high, out
+
+
+def test_shipped_models_carry_an_age_interval_calibrated_on_validation_faces():
+    """The interval (lesson 09's split conformal prediction on each model's validation split) held
+    the true age for about its share of the test faces, which the card states."""
+    from agecourse import conformal
+
+    for name in cm.names():
+        interval = cm.age_interval(name)
+        assert interval["level"] == conformal.INTERVAL_LEVEL and interval["half_width"] > 0
+        assert "validation faces" in interval["method"]
+        assert abs(interval["test_coverage"] - interval["level"]) < 0.03, interval
+        assert sum(b["count"] for b in interval["test_coverage_by_band"].values()) == cm.entry(name)["test"]["count"]
+        assert f"**{interval['test_coverage']:.1%}**" in cm.card(name) and "## Age intervals" in cm.card(name)
+        assert model_choice.shipped(name).age_interval == interval
 
 
 def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, image_writer):

@@ -232,6 +232,18 @@ def test_predict_a_good_photo(model, photo_file):
     assert set(record) >= {"box", "age", "p_female", "gender", "landmarks", "confidence", "aligned"}
 
 
+def test_each_age_comes_with_the_models_interval_when_it_has_one(model, photo_file):
+    (plain,) = deploy.predict_faces(model, photo_file)
+    (face,) = deploy.predict_faces(model, photo_file, age_interval={"half_width": 5.0, "level": 0.9})
+    assert plain.age_interval is None and plain.to_dict()["age_interval"] is None
+    low, high, level = face.age_interval
+    assert (low, high, level) == pytest.approx((max(0.0, face.age - 5), max(0.0, face.age) + 5, 0.9))
+    assert f"age about {face.age:.0f} (90% interval {low:.0f}-{high:.0f})" in face.label()
+    assert face.to_dict()["age_interval"] == [round(low, 2), round(high, 2), 0.9]
+    (wide,) = deploy.predict_faces(model, photo_file, age_interval={"half_width": 500.0, "level": 0.9})
+    assert wide.age_interval[0] == 0.0  # never below 0
+
+
 def test_predictions_match_the_model_on_the_same_crop(model):
     photo = face_photo()
     (face,) = deploy.predict_faces(model, photo)

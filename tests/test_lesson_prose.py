@@ -138,10 +138,11 @@ EXAMPLES = {
 
 def known_numbers() -> set[float]:
     """Numbers the package holds: every profile's settings and the constants lessons describe."""
-    from agecourse import balance, bias, faces
+    from agecourse import balance, bias, conformal, faces
     from agecourse.config import PROFILES, get_settings
 
     numbers: set[float] = {95.0, faces.CHIP_SIDE, balance.QUICK_EPOCHS, balance.QUICK_BUDGET_S, bias.MIN_GROUP_SIZE}
+    numbers.add(round(100 * conformal.INTERVAL_LEVEL, 6))
     for profile in PROFILES:
         for value in vars(get_settings(profile)).values():
             values = value if isinstance(value, (tuple, list)) else (value,)

@@ -82,9 +82,11 @@ def test_ci_lessons_keep_training_their_own_small_model(tmp_path, monkeypatch):
     real-face models are not used there."""
     monkeypatch.setenv("AGECOURSE_ARTIFACTS", str(tmp_path / "artifacts"))
     settings = get_settings("ci", epochs=1, synthetic_count=120, max_images=120, image_size=24, model_filters=(4,))
-    model, fitted, source = model_choice.for_lesson(settings, "model-a", verbose=False)
+    chosen = model_choice.for_lesson(settings, "model-a", verbose=False)
+    model, fitted, source = chosen  # a ChosenModel unpacks as (model, settings, source)
     assert fitted is settings and model.input_shape[1] == settings.image_size == 24
     assert "trained in this runtime" in source and "synthetic" in source
+    assert chosen.age_interval is None  # only the shipped models carry a calibrated interval
     assert (settings.artifacts_dir / "model_a.keras").is_file()  # trained and saved by this runtime
 
 

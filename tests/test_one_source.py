@@ -38,6 +38,9 @@ SHOWN = {
     "09_evaluate": {
         "age_metrics": "evaluate",
         "bootstrap_intervals": "evaluate",
+        "conformal_half_width": "conformal",
+        "with_intervals": "conformal",
+        "band_half_widths": "conformal",
         "top_losses": "explain",
         "plot_top_losses": "explain",
     },

@@ -34,6 +34,30 @@ def test_shipped_results_are_the_benchmarks_files(name):
     assert results.load(name) == json.loads(source.read_text())
 
 
+def test_each_lesson_quotes_its_published_run_time(capsys):
+    """The setup cell prints the shipped timing of its lesson (seconds and peak memory, as the
+    notebook benchmark recorded them) and says "not measured" where no run covers it."""
+    from agecourse import notebook
+
+    line = notebook.lesson_time(8)
+    parts = dict(part.split(": ", 1) for part in line.split("; "))
+    for label, name in (
+        ("ci profile, synthetic faces", "notebooks_ci"),
+        ("cpu profile, real faces", "notebooks_cpu_utkface"),
+    ):
+        run = results.load(name)
+        record = next(r for r in run["lessons"].values() if r["lesson"] == 8 and r["status"] == "ok")
+        assert parts[label].startswith(
+            f"{record['seconds'] / 60:.1f} min, peak memory {record['peak_rss_mb'] / 1000:.1f} GB"
+        )
+        assert run["when"][:10] in parts[label]
+    assert parts["gpu profile"] == "not measured"
+    assert notebook.lesson_time(99) == "not measured"
+    assert notebook.lesson_time(8, timings=(("gpu profile", "notebooks_gpu"),)) == "not measured"
+    notebook.setup(lesson=8, profile="ci")
+    assert f"this lesson's published run time: {line}" in capsys.readouterr().out
+
+
 def test_unknown_or_broken_results_files_are_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no shipped results file 'tuning.json'"):
         results.path("tuning")

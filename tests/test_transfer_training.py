@@ -48,6 +48,10 @@ def test_cached_features_and_feature_dataset(model_b, tmp_path, split_maker):
     flipped = tt.cached_features(bottom, split.train, 32, batch_size=4, flip=True)
     assert plain.shape == (6, *bottom.output.shape[1:]) and plain.dtype == np.float32
     assert not np.allclose(plain, flipped)
+    # The batch size changes memory, not the features (CACHE_BATCH_SIZE); dtype sets the storage.
+    other_batches = tt.cached_features(bottom, split.train, 32, batch_size=tt.CACHE_BATCH_SIZE, dtype="float16")
+    assert other_batches.dtype == np.float16
+    np.testing.assert_allclose(other_batches, plain, rtol=2e-3, atol=2e-3)
     ds = tt.feature_dataset(np.concatenate([plain, flipped]), split.train, batch_size=5)
     ages = np.concatenate([labels["age"].numpy() for _, labels in ds])
     np.testing.assert_array_equal(ages, np.tile(split.train["age"].to_numpy("float32"), 2))

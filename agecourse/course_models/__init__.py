@@ -232,20 +232,34 @@ def summary(name: str) -> str:
     )
 
 
+def age_interval(name: str) -> dict | None:
+    """The shipped model's age-interval calibration (``level``, ``half_width`` in years, ``method``,
+    ``test_coverage`` overall and by age band; lesson 09's split conformal prediction, written by
+    ``scripts/write_package_data.py models --intervals``), or ``None`` when it has none."""
+    return entry(name).get("age_interval")
+
+
 def models_table() -> str:
     """A markdown table of the shipped models, generated from the registry (for the README)."""
     rows = [
         "| name | model | input | file size | test age MAE (95 % CI) | test gender accuracy (95 % CI) | test faces "
-        "| predictions |",
-        "|---|---|---|---|---|---|---|---|",
+        "| predictions | age interval (held on the test faces) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for item in registry()["models"]:
         test = item["test"]
+        interval = item.get("age_interval")
+        interval_text = (
+            f"{interval['level']:.0%}: ± {interval['half_width']:.1f} years ({interval['test_coverage']:.1%})"
+            if interval
+            else "not calibrated"
+        )
         rows.append(
             f"| `{item['name']}` | {item['title']} | {item['input_size']} px | {item['size_bytes'] / 1e6:.1f} MB | "
             f"{test['age_mae']:.2f} ({test['age_mae_ci95'][0]:.2f}-{test['age_mae_ci95'][1]:.2f}) | "
             f"{test['gender_accuracy']:.1%} ({test['gender_accuracy_ci95'][0]:.1%}-"
-            f"{test['gender_accuracy_ci95'][1]:.1%}) | {test['count']:,} | {test.get('predictions', 'plain')} |"
+            f"{test['gender_accuracy_ci95'][1]:.1%}) | {test['count']:,} | {test.get('predictions', 'plain')} | "
+            f"{interval_text} |"
         )
     return "\n".join(rows)
 

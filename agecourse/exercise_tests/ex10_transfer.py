@@ -242,7 +242,7 @@ def q4_frozen(runs, make_backbone):
         if changed != should_change:
             raise CheckFailed(
                 f"the {name} run's backbone weights {'did not change' if should_change else 'changed'}: "
-                f"{'fine-tune everything' if should_change else 'a frozen backbone must keep its weights'}"
+                f"{'the unfrozen top layers must learn' if should_change else 'a frozen backbone keeps its weights'}"
             )
 
 

@@ -5,7 +5,9 @@ The benchmarks in ``bench/`` write their results to ``bench/results/``; ``script
 results`` (the one writer of package data) copies the files lessons read into this folder, and
 ``tests/test_package_data.py`` fails when a copy differs from its source. Files: ``bias.json``
 (``bench/bench_bias.py``, lesson 12), ``model_a.json`` and ``model_b.json`` (the three-seed benchmarks
-of both recipes, lesson 10).
+of both recipes, lesson 10), ``notebooks_ci.json`` and ``notebooks_cpu_utkface.json``
+(``bench/bench_notebooks.py --profile ci`` and ``--profile cpu --data shared``: each lesson's run time
+and peak memory, which every lesson's setup cell prints).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import json
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
-FILES = ("bias.json", "model_a.json", "model_b.json")
+FILES = ("bias.json", "model_a.json", "model_b.json", "notebooks_ci.json", "notebooks_cpu_utkface.json")
 
 
 def path(name: str) -> Path:
-    """The shipped results file ``name`` (``"bias"``, ``"model_a"``, ``"model_b"``, with or without
-    ``.json``); a :class:`FileNotFoundError` lists the shipped ones."""
+    """The shipped results file ``name`` (one of :data:`FILES`, with or without ``.json``); a
+    :class:`FileNotFoundError` lists the shipped ones."""
     file = name if name.endswith(".json") else f"{name}.json"
     if file not in FILES:
         raise FileNotFoundError(f"no shipped results file {file!r} (shipped: {', '.join(FILES)})")
