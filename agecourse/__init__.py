@@ -22,13 +22,14 @@ module                 what it does                                             
 ``recipes``            the profile's recipe: datasets, build and train Model A and B     08, 10
 ``artifacts``          saved split, Model A / B and histories, with a fit check          03, 08, 10
 ``evaluate``           predictions table, metrics, per-band errors, plots                09
+``conformal``          age intervals by split conformal prediction, their coverage       09, 13
 ``backbones``          ImageNet backbones: registry, input scaling layer, weights        10
 ``transfer``           Model B: build on a backbone, freeze / unfreeze, cut in two       10
 ``transfer_training``  Model B's two-phase training, on images or cached features        10
 ``explain``            Grad-CAM heat maps for both heads; the worst predictions          09, 11
 ``bias``               errors per group of people, and one mitigation                    12
 ``bias_results``       the real-faces bias benchmark's results file                      12
-``results``            benchmark results lessons read, shipped as package data           10, 12
+``results``            benchmark results lessons read, shipped as package data           all
 ``deploy``             read photos, find faces, predict, draw, TensorFlow Lite           13
 ``faces``              find faces (MTCNN, five landmarks), align them like the chips     13
 ``example_photos``     example photos made of synthetic faces, image file encodings      13

@@ -100,6 +100,7 @@ def versions() -> dict[str, str]:
 # No gpu run is published: the machines the course is measured on have no GPU.
 TIMINGS = (
     ("ci profile, synthetic faces", "notebooks_ci"),
+    ("cpu profile, synthetic faces", "notebooks_cpu"),
     ("cpu profile, real faces", "notebooks_cpu_utkface"),
     ("gpu profile", "notebooks_gpu"),
 )

@@ -43,6 +43,7 @@ def test_each_lesson_quotes_its_published_run_time(capsys):
     parts = dict(part.split(": ", 1) for part in line.split("; "))
     for label, name in (
         ("ci profile, synthetic faces", "notebooks_ci"),
+        ("cpu profile, synthetic faces", "notebooks_cpu"),
         ("cpu profile, real faces", "notebooks_cpu_utkface"),
     ):
         run = results.load(name)

@@ -5,9 +5,10 @@ The benchmarks in ``bench/`` write their results to ``bench/results/``; ``script
 results`` (the one writer of package data) copies the files lessons read into this folder, and
 ``tests/test_package_data.py`` fails when a copy differs from its source. Files: ``bias.json``
 (``bench/bench_bias.py``, lesson 12), ``model_a.json`` and ``model_b.json`` (the three-seed benchmarks
-of both recipes, lesson 10), ``notebooks_ci.json`` and ``notebooks_cpu_utkface.json``
-(``bench/bench_notebooks.py --profile ci`` and ``--profile cpu --data shared``: each lesson's run time
-and peak memory, which every lesson's setup cell prints).
+of both recipes, lesson 10), ``notebooks_ci.json``, ``notebooks_cpu.json`` and
+``notebooks_cpu_utkface.json`` (``bench/bench_notebooks.py --profile ci``, ``--profile cpu`` on
+synthetic faces and ``--profile cpu --data shared``: each lesson's run time and peak memory, which
+every lesson's setup cell prints).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import json
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
-FILES = ("bias.json", "model_a.json", "model_b.json", "notebooks_ci.json", "notebooks_cpu_utkface.json")
+FILES = (
+    "bias.json",
+    "model_a.json",
+    "model_b.json",
+    "notebooks_ci.json",
+    "notebooks_cpu.json",
+    "notebooks_cpu_utkface.json",
+)
 
 
 def path(name: str) -> Path:
