@@ -175,8 +175,11 @@ def test_demo_page_predicts_an_uploaded_photo(voila, tmp_path):
             )
             text = status.inner_text()
             assert "grace_hopper.jpg: 1 face." in text, text
-            ages = [int(a) for a in re.findall(r"age (\d+)", text)]
+            # The shipped model's calibrated interval comes with the age (lesson 09's conformal prediction).
+            found = re.findall(r"age about (\d+) \(90% interval (\d+)-(\d+)\)", text)
+            ages = [int(age) for age, _, _ in found]
             assert len(ages) == 1 and 30 <= ages[0] <= 100, text
+            assert int(found[0][1]) < ages[0] < int(found[0][2]), text
             assert page.locator("img.agecourse-boxed").is_visible()
             timing["real_photo_age"] = ages[0]
             page.screenshot(path=str(OUTPUT / "demo-grace-hopper.png"), full_page=True)

@@ -298,7 +298,7 @@ wrong(
     "backbone never frozen",
     "backbone.trainable = False",
     "backbone.trainable = True",
-    says="frozen backbone must keep its weights",
+    says="a frozen backbone keeps its weights",
 )  # noqa: E501
 wrong(
     "q4",
