@@ -46,6 +46,13 @@ def band_half_widths(table: pd.DataFrame, level: float = INTERVAL_LEVEL) -> dict
     return {band: conformal_half_width(group, level) for band, group in table.groupby(bands.to_numpy())}
 
 
+def interval_bounds(predicted, half_width) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)``: each predicted age (taken as 0 when below 0) ± ``half_width`` (one number or one
+    per face), the low end never below 0; what :func:`with_intervals` and ``agecourse predict`` print."""
+    centre = np.clip(np.asarray(predicted, np.float64), 0, None)  # no age is below 0: never a worse centre
+    return np.clip(centre - half_width, 0, None), centre + half_width
+
+
 def with_intervals(table: pd.DataFrame, half_width: float | dict[str, float]) -> pd.DataFrame:
     """``table`` with ``age_low``, ``age_high`` (never below 0) and ``covered`` (the true age is inside):
     one half-width for every face, or a dict of them per predicted-age band (missing band: ``inf``)."""
@@ -53,8 +60,8 @@ def with_intervals(table: pd.DataFrame, half_width: float | dict[str, float]) ->
         width = predicted_band(table["age_pred"]).map(half_width).fillna(math.inf).to_numpy(np.float64)
     else:
         width = np.full(len(table), float(half_width))
-    centre = table["age_pred"].clip(lower=0)  # no age is below 0, so this never moves a centre away
-    out = table.assign(age_low=(centre - width).clip(lower=0), age_high=centre + width)
+    low, high = interval_bounds(table["age_pred"], width)
+    out = table.assign(age_low=low, age_high=high)
     out["covered"] = (out["age"] >= out["age_low"]) & (out["age"] <= out["age_high"])
     return out
 

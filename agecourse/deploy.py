@@ -51,6 +51,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 # Registers Model B's preprocessing layer with Keras, so a saved Model B loads.
 import agecourse.backbones  # noqa: F401
 from agecourse import faces as face_finding
+from agecourse.conformal import interval_bounds
 from agecourse.data import GENDERS, MIN_IMAGE_SIDE
 from agecourse.explain import gradcam_heatmaps, overlay
 
@@ -479,8 +480,8 @@ def predict_faces(
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
     intervals = [None] * len(batch)
     if age_interval is not None:
-        width, level = float(age_interval["half_width"]), float(age_interval["level"])
-        intervals = [(max(0.0, max(0.0, a) - width), max(0.0, a) + width, level) for a in ages]
+        lows, highs = interval_bounds(ages, float(age_interval["half_width"]))
+        intervals = [(float(low), float(high), float(age_interval["level"])) for low, high in zip(lows, highs)]
     return [
         FacePrediction(
             box=tuple(int(v) for v in face["box"]),

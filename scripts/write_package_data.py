@@ -92,19 +92,11 @@ def write_val_predictions(data: Path, results: Path = RESULTS) -> int:
     """Predict the validation rows of the shipped models' split with each shipped model as a user
     loads it, plain (one pass, as ``agecourse predict`` gives an age), and write
     ``course_model_<key>_val_predictions.csv``: what their age intervals are calibrated on."""
-    import pandas as pd
-
     from agecourse import course_models
     from agecourse import evaluate as ev
-    from agecourse.data import load_utkface, make_dataset
+    from agecourse.data import make_dataset
 
-    names = pd.read_csv(results / SPLIT_CSV.name)
-    wanted = set(names.loc[names["part"] == "val", "path"])
-    images = load_utkface(data, check=False).images
-    val_rows = images[images["path"].map(lambda p: Path(p).name).isin(wanted)].reset_index(drop=True)
-    if len(val_rows) != len(wanted):
-        print(f"ERROR: {data} holds {len(val_rows)} of the {len(wanted)} validation files of {SPLIT_CSV.name}")
-        return 2
+    val_rows = ev.folder_images(data, results / SPLIT_CSV.name, "val").images  # a missing file: a clear error
     for key, item in MODELS.items():
         model = course_models.load(item["name"])
         settings = course_models.architecture_settings(item["name"])
@@ -167,19 +159,10 @@ def rescore_shipped(data: Path, results: Path = RESULTS) -> int:
     """Score the shipped models (as a user loads them) on the test rows of their split once more with
     the recipe's scoring, rewriting their prediction files and the scoring line of their records:
     for when the scoring recipe changed and the weights did not."""
-    import pandas as pd
-
     from agecourse import course_models
     from agecourse import evaluate as ev
-    from agecourse.data import load_utkface
 
-    names = pd.read_csv(results / SPLIT_CSV.name)
-    wanted = set(names.loc[names["part"] == "test", "path"])
-    images = load_utkface(data, check=False).images
-    test_rows = images[images["path"].map(lambda p: Path(p).name).isin(wanted)].reset_index(drop=True)
-    if len(test_rows) != len(wanted):
-        print(f"ERROR: {data} holds {len(test_rows)} of the {len(wanted)} test files of {SPLIT_CSV.name}")
-        return 2
+    test_rows = ev.folder_images(data, results / SPLIT_CSV.name, "test").images  # a missing file: a clear error
     for key, item in MODELS.items():
         record_file = record_path(key, results)
         record = json.loads(record_file.read_text())

@@ -64,4 +64,6 @@ def test_intervals_stay_above_zero_and_a_band_without_calibration_gets_no_finite
     assert out["age_high"].tolist()[:3] == [5.0, 35.0, 3.0] and math.isinf(out["age_high"].iloc[3])
     assert out["covered"].tolist() == [True, False, True, True]
     assert conformal.predicted_band(pd.Series([-5.0, 200.0, 34.5])).tolist() == ["0-2", "70+", "30-39"]
+    low, high = conformal.interval_bounds([-5.0, 30.0], 3.0)  # what agecourse predict prints
+    assert low.tolist() == [0.0, 27.0] and high.tolist() == [3.0, 33.0]
     assert conformal.band_half_widths(table.iloc[:1], 0.9) == {"0-2": math.inf}  # rank 2 of 1 error

@@ -39,6 +39,7 @@ SHOWN = {
         "age_metrics": "evaluate",
         "bootstrap_intervals": "evaluate",
         "conformal_half_width": "conformal",
+        "interval_bounds": "conformal",
         "with_intervals": "conformal",
         "band_half_widths": "conformal",
         "top_losses": "explain",
