@@ -23,6 +23,7 @@ module                 what it does                                             
 ``artifacts``          saved split, Model A / B and histories, with a fit check          03, 08, 10
 ``evaluate``           predictions table, metrics, per-band errors, plots                09
 ``conformal``          age intervals by split conformal prediction, their coverage       09, 13
+``calibration``        the gender probability: reliability, ECE, temperature scaling     09, 13
 ``backbones``          ImageNet backbones: registry, input scaling layer, weights        10
 ``transfer``           Model B: build on a backbone, freeze / unfreeze, cut in two       10
 ``transfer_training``  Model B's two-phase training, on images or cached features        10

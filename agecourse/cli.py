@@ -259,6 +259,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         gradcam=args.gradcam,
         settings=chosen.settings,
         age_interval=chosen.age_interval,
+        gender_temperature=chosen.gender_temperature,
     )
     written: dict[str, list[str]] = {}
     if args.out:

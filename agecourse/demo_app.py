@@ -29,6 +29,7 @@ def make_app(
     about: str = "",
     example=None,
     age_interval: dict | None = None,
+    gender_temperature: float | None = None,
 ):
     """A small ipywidgets app: upload a photo, see every face boxed with its predicted age and
     gender, and (optionally) each face's Grad-CAM heat map. Errors (no face, not an image, too
@@ -42,6 +43,8 @@ def make_app(
             without a photo at hand.
         age_interval: the model's age-interval calibration (a shipped model's
             ``ChosenModel.age_interval``): each age is then shown with its interval.
+        gender_temperature: the model's gender temperature (``ChosenModel.gender_temperature``):
+            the percentage shown is then the temperature-scaled probability.
 
     Returns an ``ipywidgets.VBox``; display it as the last line of a cell. Its ``analyse(content,
     name)`` method runs the same steps on raw file bytes (what an upload delivers), for scripts and
@@ -61,7 +64,13 @@ def make_app(
         try:
             rgb = read_image(content if isinstance(content, np.ndarray) else bytes(content), name=name)
             faces = predict_faces(
-                model, rgb, detect=detect_box.value, gradcam=gradcam_box.value, name=name, age_interval=age_interval
+                model,
+                rgb,
+                detect=detect_box.value,
+                gradcam=gradcam_box.value,
+                name=name,
+                age_interval=age_interval,
+                gender_temperature=gender_temperature,
             )
         except DeployError as err:
             status.value = f"<span style='color:#b00020'><b>Cannot use this photo:</b> {err}</span>"

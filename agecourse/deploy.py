@@ -51,6 +51,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 # Registers Model B's preprocessing layer with Keras, so a saved Model B loads.
 import agecourse.backbones  # noqa: F401
 from agecourse import faces as face_finding
+from agecourse.calibration import apply_temperature
 from agecourse.conformal import interval_bounds
 from agecourse.data import GENDERS, MIN_IMAGE_SIDE
 from agecourse.explain import gradcam_heatmaps, overlay
@@ -336,7 +337,8 @@ class FacePrediction:
     Attributes:
         box: ``(x, y, w, h)`` of the face in the (EXIF-upright, as read) photo, in pixels.
         age: predicted age in years.
-        p_female: predicted probability that the face is female (UTKFace's gender code 1).
+        p_female: predicted probability that the face is female (UTKFace's gender code 1), after
+            the model's temperature scaling when :func:`predict_faces` was given one.
         gender: ``"female"`` if ``p_female >= 0.5`` else ``"male"``.
         detected: False when ``detect=False`` made the whole image the face.
         confidence: the detector's score (``None`` without detection).
@@ -441,6 +443,7 @@ def predict_faces(
     align: bool = True,
     settings=None,
     age_interval: dict | None = None,
+    gender_temperature: float | None = None,
 ) -> list[FacePrediction]:
     """Age and gender of every face in a photo: the one function behind lesson 13, ``agecourse
     predict`` and the demo app.
@@ -461,6 +464,10 @@ def predict_faces(
         age_interval: the model's calibration (``half_width`` in years and ``level``, as
             :func:`agecourse.course_models.age_interval` gives it): each age then comes with its
             interval, the predicted age ± ``half_width`` (never below 0).
+        gender_temperature: the model's temperature (lesson 09's temperature scaling, as
+            :func:`agecourse.course_models.gender_temperature` gives it): the probability of female
+            is then ``sigmoid(logit(p) / gender_temperature)``, so that its percentage means what it
+            says on faces like the validation ones. The predicted gender does not change.
 
     Returns:
         One :class:`FacePrediction` per face, largest face first.
@@ -475,6 +482,8 @@ def predict_faces(
     size = input_size(model)
     batch = np.stack([to_model_input(face["chip"], size) for face in chips])
     ages, p_female = _predict_batch(model, batch)
+    if gender_temperature is not None:
+        p_female = apply_temperature(p_female, gender_temperature)
     heatmaps = [None] * len(batch)
     if gradcam:
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
@@ -519,17 +528,14 @@ class ImageResult:
         return {"image": self.source, "faces": [f.to_dict() for f in self.faces], "error": self.error}
 
 
-def predict_many(
-    model: keras.Model, sources, detect: bool = True, gradcam: bool = False, settings=None, age_interval=None
-) -> list[ImageResult]:
-    """:func:`predict_faces` for several images; a bad image records its error and the others go on."""
+def predict_many(model: keras.Model, sources, **options) -> list[ImageResult]:
+    """:func:`predict_faces` for several images, with the same keyword ``options`` (``detect``,
+    ``gradcam``, ``settings``, ``age_interval``, ``gender_temperature``, ...); a bad image records
+    its error and the others go on."""
     results = []
     for source in sources:
         try:
-            faces = predict_faces(
-                model, source, detect=detect, gradcam=gradcam, settings=settings, age_interval=age_interval
-            )
-            results.append(ImageResult(str(source), faces))
+            results.append(ImageResult(str(source), predict_faces(model, source, **options)))
         except DeployError as err:
             results.append(ImageResult(str(source), error=str(err)))
     return results

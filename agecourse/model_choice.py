@@ -35,12 +35,15 @@ TITLES = {"model-a": "Model A", "model-b": "Model B"}
 class ChosenModel:
     """A model, the settings that fit it, and where it came from (one line, for printing); unpacks
     as ``model, settings, source``. ``age_interval`` is a shipped model's calibration of its age
-    intervals (:func:`agecourse.course_models.age_interval`), ``None`` for any other model."""
+    intervals (:func:`agecourse.course_models.age_interval`) and ``gender_temperature`` that of its
+    gender probability (:func:`agecourse.course_models.gender_temperature`); ``None`` for any other
+    model."""
 
     model: object
     settings: Settings
     source: str
     age_interval: dict | None = None
+    gender_temperature: float | None = None
 
     def __iter__(self):
         return iter((self.model, self.settings, self.source))
@@ -69,7 +72,13 @@ def shipped(name: str, settings: Settings | None = None) -> ChosenModel:
     model = course_models.load(name)
     base = settings if settings is not None else course_models.architecture_settings(name)
     source = f"the shipped {TITLES[name]} ({name}): {course_models.summary(name)}"
-    return ChosenModel(model, _fit_settings(base, name, model), source, course_models.age_interval(name))
+    return ChosenModel(
+        model,
+        _fit_settings(base, name, model),
+        source,
+        course_models.age_interval(name),
+        course_models.gender_temperature(name),
+    )
 
 
 def for_lesson(

@@ -222,7 +222,9 @@ assert ipywidgets.__version__.startswith("7."), ipywidgets.__version__
 chosen, about = model_choice.for_demo()
 assert "model-b" in about, about
 photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-app = demo_app.make_app(chosen.model, about=about, age_interval=chosen.age_interval)
+app = demo_app.make_app(
+    chosen.model, about=about, age_interval=chosen.age_interval, gender_temperature=chosen.gender_temperature
+)
 data = open(photo, "rb").read()
 status = app.analyse(data, "grace_hopper.jpg")
 print("ipywidgets", ipywidgets.__version__, "->", status)

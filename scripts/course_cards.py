@@ -139,10 +139,45 @@ def _markdown(frame: pd.DataFrame) -> str:
 FORMAT = "weights only (numpy .npz in Keras's weight order); agecourse rebuilds the architecture"
 
 
+def temperature_entry(val_csv: Path, test_csv: Path) -> dict:
+    """The registry's ``gender_temperature``: the temperature (:mod:`agecourse.calibration`) fitted on
+    the plain validation predictions, and the expected calibration error before and after it on the
+    validation and the plain test predictions (as ``agecourse predict`` gives a probability)."""
+    from agecourse import calibration
+
+    validation = pd.read_csv(val_csv).rename(columns={"pred_gender_prob": "gender_prob"})
+    test = pd.read_csv(test_csv).rename(columns={"pred_gender_prob_plain": "gender_prob"})
+    temperature = calibration.fit_temperature(validation)
+
+    def ece(table: pd.DataFrame, scaled: bool) -> float:
+        probability = (
+            calibration.apply_temperature(table["gender_prob"], temperature) if scaled else table["gender_prob"]
+        )
+        return calibration.expected_calibration_error(table.assign(gender_prob=probability))
+
+    return {
+        "temperature": temperature,
+        "method": (
+            f"temperature scaling (agecourse.calibration, lesson 09) fitted on the plain predictions of the "
+            f"{len(validation):,} validation faces of its split"
+        ),
+        "calibration_csv": f"bench/results/{val_csv.name}",
+        "bins": calibration.CONFIDENCE_BINS,
+        "validation_ece": {"before": ece(validation, False), "after": ece(validation, True)},
+        "test_ece": {"before": ece(test, False), "after": ece(test, True)},
+    }
+
+
 def make_entry(
-    key: str, record: dict, table: pd.DataFrame, folder: Path, age_interval: dict | None = None
+    key: str,
+    record: dict,
+    table: pd.DataFrame,
+    folder: Path,
+    age_interval: dict | None = None,
+    gender_temperature: dict | None = None,
 ) -> tuple[dict, dict]:
-    """The registry entry of one model (with its ``age_interval`` when calibrated), and its per-group tables."""
+    """The registry entry of one model (with its ``age_interval`` and ``gender_temperature`` when
+    calibrated), and its per-group tables."""
     from agecourse import evaluate as ev
 
     model_file = folder / record["file"]
@@ -201,6 +236,7 @@ def make_entry(
             "predictions_csv": f"bench/results/course_model_{key}_predictions.csv",
         },
         "age_interval": age_interval,
+        "gender_temperature": gender_temperature,
         "known_gaps": known_gaps(groups, metrics["age"]["mae"], metrics["gender"]["accuracy"]),
         "intended_use": INTENDED_USE,
         "licence": LICENCE,
@@ -284,6 +320,21 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
             "like the validation ones taken together, not for each band or for photos unlike UTKFace chips.",
             "",
         ]
+    temperature = entry.get("gender_temperature")
+    if temperature:
+        lines += [
+            "## Gender probability",
+            "",
+            f"The model's raw probability of female is "
+            f"{'over' if temperature['temperature'] > 1 else 'under'}-confident on the validation faces. "
+            f"`agecourse predict`, lesson 13 and the demo divide its logit by **{temperature['temperature']:.2f}**, "
+            f"from {temperature['method']}; no prediction changes side, so accuracy is the same. Expected "
+            f"calibration error ({temperature['bins']} confidence bins) on the test faces: "
+            f"**{temperature['test_ece']['before']:.3f}** raw, **{temperature['test_ece']['after']:.3f}** scaled "
+            f"(validation: {temperature['validation_ece']['before']:.3f} and "
+            f"{temperature['validation_ece']['after']:.3f}).",
+            "",
+        ]
     lines += [
         "Signed error is predicted minus true age (negative: guesses too young). Groups with fewer than 30 test "
         "faces are marked: their numbers are noise more than measurement.",
@@ -326,7 +377,8 @@ def write_all(
 ) -> list[Path]:
     """Write ``registry.json`` and ``model_<key>.md`` for every model with a training record, and
     (given the split) ``training_files.txt.gz``; a model with validation predictions in
-    ``calibrations`` gets its age interval (:func:`interval_entry`)."""
+    ``calibrations`` gets its age interval (:func:`interval_entry`) and gender temperature
+    (:func:`temperature_entry`); the temperature needs the validation file's ``pred_gender_prob``."""
     import time
 
     entries, written = [], []
@@ -336,7 +388,9 @@ def write_all(
         record = json.loads(records[key].read_text())
         calibration = (calibrations or {}).get(key)
         interval = interval_entry(calibration, predictions[key]) if calibration else None
-        entry, groups = make_entry(key, record, predictions_table(predictions[key]), folder, interval)
+        has_probability = calibration is not None and "pred_gender_prob" in pd.read_csv(calibration, nrows=1)
+        temperature = temperature_entry(calibration, predictions[key]) if has_probability else None
+        entry, groups = make_entry(key, record, predictions_table(predictions[key]), folder, interval, temperature)
         written.append(write_card(entry, groups, folder / entry["card"]))
         entries.append(entry)
     registry = {

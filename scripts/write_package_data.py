@@ -84,14 +84,15 @@ def predictions_path(key: str, results: Path = RESULTS) -> Path:
 
 def val_predictions_path(key: str, results: Path = RESULTS) -> Path:
     """``bench/results/course_model_<key>_val_predictions.csv``: its validation-split predictions, the
-    calibration of its age intervals."""
+    calibration of its age intervals and of its gender probability."""
     return results / f"course_model_{key}_val_predictions.csv"
 
 
 def write_val_predictions(data: Path, results: Path = RESULTS) -> int:
     """Predict the validation rows of the shipped models' split with each shipped model as a user
     loads it, plain (one pass, as ``agecourse predict`` gives an age), and write
-    ``course_model_<key>_val_predictions.csv``: what their age intervals are calibrated on."""
+    ``course_model_<key>_val_predictions.csv``: what their age intervals and gender temperature are
+    calibrated on."""
     from agecourse import course_models
     from agecourse import evaluate as ev
     from agecourse.data import make_dataset
@@ -105,6 +106,7 @@ def write_val_predictions(data: Path, results: Path = RESULTS) -> int:
         predictions = table[["path", "age", "gender", "race"]].copy()
         predictions["path"] = predictions["path"].map(lambda p: Path(p).name)
         predictions["pred_age"] = table["age_pred"]
+        predictions["pred_gender_prob"] = table["gender_prob"]
         predictions.to_csv(val_predictions_path(key, results), index=False)
         print(f"wrote {val_predictions_path(key, results)} ({len(predictions)} validation faces)")
     return 0

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agecourse import course_models as cm
@@ -179,6 +180,24 @@ def test_shipped_models_carry_an_age_interval_calibrated_on_validation_faces():
         assert sum(b["count"] for b in interval["test_coverage_by_band"].values()) == cm.entry(name)["test"]["count"]
         assert f"**{interval['test_coverage']:.1%}**" in cm.card(name) and "## Age intervals" in cm.card(name)
         assert model_choice.shipped(name).age_interval == interval
+
+
+def test_shipped_models_carry_a_gender_temperature_fitted_on_validation_faces():
+    """The temperature is lesson 09's fit on the model's validation predictions, lowers the
+    calibration error on the test faces, and the card states both errors."""
+    from agecourse import calibration
+
+    for name in cm.names():
+        calibrated = cm.entry(name)["gender_temperature"]
+        validation = pd.read_csv(ROOT / calibrated["calibration_csv"]).rename(
+            columns={"pred_gender_prob": "gender_prob"}
+        )
+        assert cm.gender_temperature(name) == pytest.approx(calibration.fit_temperature(validation))
+        assert calibrated["test_ece"]["after"] < calibrated["test_ece"]["before"]
+        assert f"**{calibrated['test_ece']['after']:.3f}**" in cm.card(name) and "## Gender probability" in cm.card(
+            name
+        )
+        assert model_choice.shipped(name).gender_temperature == cm.gender_temperature(name)
 
 
 def test_predict_and_evaluate_accept_shipped_names(offline, capsys, tmp_path, image_writer):

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from agecourse import demo_app, deploy, example_photos
+from agecourse.calibration import apply_temperature
 from agecourse.config import get_settings
 from agecourse.data import MIN_IMAGE_SIDE
 from agecourse.synthetic import draw_face
@@ -242,6 +243,15 @@ def test_each_age_comes_with_the_models_interval_when_it_has_one(model, photo_fi
     assert face.to_dict()["age_interval"] == [round(low, 2), round(high, 2), 0.9]
     (wide,) = deploy.predict_faces(model, photo_file, age_interval={"half_width": 500.0, "level": 0.9})
     assert wide.age_interval[0] == 0.0  # never below 0
+
+
+def test_a_gender_temperature_scales_the_probability_without_changing_the_gender(model, photo_file):
+    (plain,) = deploy.predict_faces(model, photo_file)
+    (scaled,) = deploy.predict_faces(model, photo_file, gender_temperature=3.0)
+    assert scaled.p_female == pytest.approx(float(apply_temperature(plain.p_female, 3.0)))
+    assert scaled.gender == plain.gender and abs(scaled.p_female - 0.5) <= abs(plain.p_female - 0.5)
+    (many,) = deploy.predict_many(model, [photo_file], gender_temperature=3.0)
+    assert many.faces[0].p_female == pytest.approx(scaled.p_female)
 
 
 def test_predictions_match_the_model_on_the_same_crop(model):

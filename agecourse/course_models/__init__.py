@@ -239,6 +239,14 @@ def age_interval(name: str) -> dict | None:
     return entry(name).get("age_interval")
 
 
+def gender_temperature(name: str) -> float | None:
+    """The shipped model's gender temperature (lesson 09's temperature scaling, fitted on its
+    validation faces by ``scripts/write_package_data.py models --intervals``), or ``None`` when it
+    has none; the registry entry also records the calibration error before and after."""
+    calibration = entry(name).get("gender_temperature")
+    return None if calibration is None else float(calibration["temperature"])
+
+
 def models_table() -> str:
     """A markdown table of the shipped models, generated from the registry (for the README)."""
     rows = [
