@@ -4,7 +4,7 @@
 #
 #   bash bench/run_all.sh [--with-cpu-notebooks] [--skip NAME ...]
 #
-# NAME is one of: tuning pipeline speed detect model_a model_b course_cards bias
+# NAME is one of: tuning pipeline speed detect model_a model_b ensemble course_cards bias
 # notebooks_ci notebooks_cpu.
 # A failing benchmark is reported and the others still run; the exit status is 1 if any failed.
 set -uo pipefail
@@ -51,7 +51,11 @@ run photo "$PYTHON" bench/bench_photo.py --split test ${HAAR_LIB:+--haar-lib "$H
 # run is also shipped in the package (--ship), then the registry and model cards are rewritten.
 run model_a "$PYTHON" bench/bench_model_a.py --ship
 run model_b "$PYTHON" bench/bench_model_b.py --ship
-run course_cards "$PYTHON" scripts/write_package_data.py models --cards-only
+# The shipped models' validation predictions (their age intervals' and gender temperature's
+# calibration), then the registry and the model cards.
+run course_cards "$PYTHON" scripts/write_package_data.py models --intervals
+# Model A + Model B averaged: weights from the shipped models' validation predictions, test from the runs above.
+run ensemble "$PYTHON" bench/bench_ensemble.py
 run bias "$PYTHON" bench/bench_bias.py
 run notebooks_ci "$PYTHON" bench/bench_notebooks.py --profile ci
 if [ "$with_cpu" = 1 ]; then

@@ -238,3 +238,33 @@ def test_cpu_lesson_target_judges_time_and_memory():
     check = bench_report.cpu_target({"notebooks_cpu": run, "notebooks_cpu_utkface": None})
     assert check["ok"] is True and "slowest 08_train 590 s, largest peak 1.50 GB" in check["text"]
     assert bench_report.cpu_target({})["ok"] is None
+
+
+def test_the_ensemble_result_is_what_its_script_computes_from_the_committed_predictions():
+    """ensemble.json's weights come from the validation predictions only, and its test numbers from
+    the three-seed predictions with those weights (bench/bench_ensemble.py)."""
+    import bench_ensemble
+    import pandas as pd
+
+    result = json.loads((RESULTS / "ensemble.json").read_text())
+    chosen = bench_ensemble.choose_weights(
+        pd.read_csv(RESULTS / "course_model_a_val_predictions.csv"),
+        pd.read_csv(RESULTS / "course_model_b_val_predictions.csv"),
+    )
+    assert (chosen["age_weight_a"], chosen["gender_weight_a"]) == (
+        result["validation"]["age_weight_a"],
+        result["validation"]["gender_weight_a"],
+    )
+    wa, wg = chosen["age_weight_a"], chosen["gender_weight_a"]
+    maes = []
+    for table in bench_ensemble.seed_tables().values():
+        age = wa * table["pred_age_flip_avg_a"] + (1 - wa) * table["pred_age_flip_avg_b"]
+        p = wg * table["pred_gender_prob_flip_avg_a"] + (1 - wg) * table["pred_gender_prob_flip_avg_b"]
+        maes.append(bench_ensemble.scores(age.to_numpy(), p.to_numpy(), table)["age_mae"])
+    assert result["test"]["summary"]["a+b"]["age_mae"]["values"] == pytest.approx(maes)
+    # Model B alone, scored the same way, is the three-seed benchmark's own recipe score.
+    model_b = json.loads((RESULTS / "model_b.json").read_text())
+    assert result["test"]["summary"]["b"]["age_mae"]["mean"] == pytest.approx(
+        model_b["summary"]["test_recipe"]["age_mae"]["mean"],
+        abs=1e-3,  # the CSV rounds to 3 decimals
+    )
