@@ -36,7 +36,7 @@ def conformal_half_width(table: pd.DataFrame, level: float = INTERVAL_LEVEL) -> 
 def predicted_band(ages) -> pd.Series:
     """The age band of each *predicted* age (clipped to the bands' range), as strings."""
     clipped = np.clip(np.asarray(ages, np.float64), AGE_BANDS[0], AGE_BANDS[-1] - 1)
-    return pd.Series(age_band(clipped).astype(str), index=getattr(ages, "index", None))
+    return pd.Series(age_band(clipped).astype(str), index=ages.index if isinstance(ages, pd.Series) else None)
 
 
 def band_half_widths(table: pd.DataFrame, level: float = INTERVAL_LEVEL) -> dict[str, float]:
@@ -51,6 +51,20 @@ def interval_bounds(predicted, half_width) -> tuple[np.ndarray, np.ndarray]:
     per face), the low end never below 0; what :func:`with_intervals` and ``agecourse predict`` print."""
     centre = np.clip(np.asarray(predicted, np.float64), 0, None)  # no age is below 0: never a worse centre
     return np.clip(centre - half_width, 0, None), centre + half_width
+
+
+def half_widths_for(predicted, calibration: dict) -> np.ndarray:
+    """The half-width of each predicted age under a calibration (``half_width``, and optionally
+    ``band_half_widths`` per band of the predicted age, as the shipped models carry it): the band's
+    width where it is finite, else the single ``half_width``. What ``predict_faces`` uses."""
+    ages = np.asarray(predicted, np.float64).reshape(-1)
+    widths = np.full(len(ages), float(calibration["half_width"]))
+    by_band = calibration.get("band_half_widths") or {}
+    if by_band:
+        band_width = predicted_band(ages).map(by_band).to_numpy(np.float64)
+        finite = np.isfinite(band_width)
+        widths[finite] = band_width[finite]
+    return widths
 
 
 def with_intervals(table: pd.DataFrame, half_width: float | dict[str, float]) -> pd.DataFrame:

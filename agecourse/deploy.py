@@ -52,7 +52,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 import agecourse.backbones  # noqa: F401
 from agecourse import faces as face_finding
 from agecourse.calibration import apply_temperature
-from agecourse.conformal import interval_bounds
+from agecourse.conformal import half_widths_for, interval_bounds
 from agecourse.data import GENDERS, MIN_IMAGE_SIDE
 from agecourse.explain import gradcam_heatmaps, overlay
 
@@ -461,9 +461,10 @@ def predict_faces(
             square around the box instead (:func:`chip_box`).
         settings: where the detector's thresholds and minimum face size come from
             (``face_thresholds``, ``face_min_side``); default: :class:`agecourse.config.Settings`'s.
-        age_interval: the model's calibration (``half_width`` in years and ``level``, as
+        age_interval: the model's calibration (``half_width`` in years, ``level`` and optionally
+            ``band_half_widths`` per band of the predicted age, as
             :func:`agecourse.course_models.age_interval` gives it): each age then comes with its
-            interval, the predicted age ± ``half_width`` (never below 0).
+            interval, the predicted age ± its band's width (else ± ``half_width``), never below 0.
         gender_temperature: the model's temperature (lesson 09's temperature scaling, as
             :func:`agecourse.course_models.gender_temperature` gives it): the probability of female
             is then ``sigmoid(logit(p) / gender_temperature)``, so that its percentage means what it
@@ -489,7 +490,7 @@ def predict_faces(
         heatmaps = list(gradcam_heatmaps(model, batch, output=gradcam_output, method="gradcam"))
     intervals = [None] * len(batch)
     if age_interval is not None:
-        lows, highs = interval_bounds(ages, float(age_interval["half_width"]))
+        lows, highs = interval_bounds(ages, half_widths_for(ages, age_interval))
         intervals = [(float(low), float(high), float(age_interval["level"])) for low, high in zip(lows, highs)]
     return [
         FacePrediction(

@@ -64,6 +64,12 @@ def interval_entry(val_csv: Path, test_csv: Path) -> dict:
     half_width = conformal.conformal_half_width(calibration)
     coverage = conformal.coverage_table(conformal.with_intervals(test, half_width))
     rows = coverage.set_index("age_band")
+    # In the order of the bands (the groupby gives them sorted as text: 0-2, 10-19, ...).
+    by_start = sorted(
+        conformal.band_half_widths(calibration).items(), key=lambda item: int(item[0].split("-")[0].rstrip("+"))
+    )
+    band_widths = dict(by_start)
+    band_rows = conformal.coverage_table(conformal.with_intervals(test, band_widths)).set_index("age_band")
     return {
         "level": conformal.INTERVAL_LEVEL,
         "half_width": half_width,
@@ -76,6 +82,14 @@ def interval_entry(val_csv: Path, test_csv: Path) -> dict:
         "test_coverage_by_band": {
             band: {"count": int(row["count"]), "coverage": float(row["coverage"])}
             for band, row in rows.drop(index="all").iterrows()
+        },
+        # What agecourse predict uses: one width per band of the predicted age (lesson 09's
+        # band-conditional version), with its coverage on the same test faces.
+        "band_half_widths": band_widths,
+        "band_test_coverage": float(band_rows.loc["all", "coverage"]),
+        "band_test_coverage_by_band": {
+            band: {"count": int(row["count"]), "coverage": float(row["coverage"]), "width": float(row["width"])}
+            for band, row in band_rows.drop(index="all").iterrows()
         },
     }
 
@@ -310,14 +324,23 @@ def write_card(entry: dict, groups: dict[str, pd.DataFrame], path: Path) -> Path
             f"{band}: {row['coverage']:.0%} (n={row['count']})"
             for band, row in interval["test_coverage_by_band"].items()
         )
+        band_coverage = ", ".join(
+            f"{band}: {row['coverage']:.0%} (n={row['count']})"
+            for band, row in interval["band_test_coverage_by_band"].items()
+        )
+        widths = ", ".join(f"{band}: ± {width:.1f}" for band, width in interval["band_half_widths"].items())
         lines += [
             "## Age intervals",
             "",
-            f"`agecourse predict`, lesson 13 and the demo give each age a {interval['level']:.0%} interval: the "
-            f"predicted age ± {interval['half_width']:.1f} years, from {interval['method']} "
-            f"(`{interval['calibration_csv']}`). On the test faces it held the true age for "
-            f"**{interval['test_coverage']:.1%}** of them; per age band: {by_band}. The promise is for faces "
-            "like the validation ones taken together, not for each band or for photos unlike UTKFace chips.",
+            f"`agecourse predict`, lesson 13 and the demo give each age a {interval['level']:.0%} interval from "
+            f"{interval['method']} (`{interval['calibration_csv']}`), one width per band of the **predicted** age "
+            f"(lesson 09's band-conditional version), in years: {widths}. On the test faces it held the true age "
+            f"for **{interval['band_test_coverage']:.1%}** of them; per band of the true age: {band_coverage}.",
+            "",
+            f"One width for all faces (± {interval['half_width']:.1f} years) held for "
+            f"**{interval['test_coverage']:.1%}**; per band of the true age: {by_band}. Either promise is for "
+            "faces like the validation ones taken together, not "
+            "for each band exactly, nor for photos unlike UTKFace chips.",
             "",
         ]
     temperature = entry.get("gender_temperature")

@@ -67,3 +67,17 @@ def test_intervals_stay_above_zero_and_a_band_without_calibration_gets_no_finite
     low, high = conformal.interval_bounds([-5.0, 30.0], 3.0)  # what agecourse predict prints
     assert low.tolist() == [0.0, 27.0] and high.tolist() == [3.0, 33.0]
     assert conformal.band_half_widths(table.iloc[:1], 0.9) == {"0-2": math.inf}  # rank 2 of 1 error
+
+
+def test_half_widths_for_uses_the_band_of_each_predicted_age_and_falls_back_where_infinite():
+    calibration = {"half_width": 10.0, "band_half_widths": {"0-2": 2.0, "20-29": 8.0, "70+": math.inf}}
+    widths = conformal.half_widths_for([1.0, -3.0, 25.0, 80.0, 45.0], calibration)
+    # 0-2 (and below 0, clipped into 0-2), 20-29, 70+ has no finite width, 40-49 has none at all.
+    assert widths.tolist() == [2.0, 2.0, 8.0, 10.0, 10.0]
+    assert conformal.half_widths_for([5.0, 50.0], {"half_width": 7.0}).tolist() == [7.0, 7.0]
+
+
+def test_predicted_band_takes_a_list_an_array_or_a_series():
+    assert conformal.predicted_band([1.0, 150.0]).tolist() == ["0-2", "70+"]
+    assert conformal.predicted_band(np.array([25.0])).tolist() == ["20-29"]
+    assert conformal.predicted_band(pd.Series([5.0], index=[7])).index.tolist() == [7]

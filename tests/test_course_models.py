@@ -180,6 +180,11 @@ def test_shipped_models_carry_an_age_interval_calibrated_on_validation_faces():
         assert sum(b["count"] for b in interval["test_coverage_by_band"].values()) == cm.entry(name)["test"]["count"]
         assert f"**{interval['test_coverage']:.1%}**" in cm.card(name) and "## Age intervals" in cm.card(name)
         assert model_choice.shipped(name).age_interval == interval
+        # What predict uses: one width per band of the predicted age, refitted from the same file.
+        calibration = pd.read_csv(ROOT / interval["calibration_csv"]).rename(columns={"pred_age": "age_pred"})
+        assert interval["band_half_widths"] == pytest.approx(conformal.band_half_widths(calibration))
+        assert abs(interval["band_test_coverage"] - interval["level"]) < 0.04, interval
+        assert f"**{interval['band_test_coverage']:.1%}**" in cm.card(name)
 
 
 def test_shipped_models_carry_a_gender_temperature_fitted_on_validation_faces():

@@ -20,6 +20,7 @@ from PIL import Image
 from agecourse import demo_app, deploy, example_photos
 from agecourse.calibration import apply_temperature
 from agecourse.config import get_settings
+from agecourse.conformal import predicted_band
 from agecourse.data import MIN_IMAGE_SIDE
 from agecourse.synthetic import draw_face
 
@@ -243,6 +244,12 @@ def test_each_age_comes_with_the_models_interval_when_it_has_one(model, photo_fi
     assert face.to_dict()["age_interval"] == [round(low, 2), round(high, 2), 0.9]
     (wide,) = deploy.predict_faces(model, photo_file, age_interval={"half_width": 500.0, "level": 0.9})
     assert wide.age_interval[0] == 0.0  # never below 0
+    # One width per band of the predicted age, where the calibration has one (the shipped models do).
+    band = str(predicted_band([face.age])[0])
+    (banded,) = deploy.predict_faces(
+        model, photo_file, age_interval={"half_width": 5.0, "band_half_widths": {band: 2.0}, "level": 0.9}
+    )
+    assert banded.age_interval[1] == pytest.approx(max(0.0, face.age) + 2.0)
 
 
 def test_a_gender_temperature_scales_the_probability_without_changing_the_gender(model, photo_file):

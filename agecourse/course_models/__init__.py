@@ -257,11 +257,18 @@ def models_table() -> str:
     for item in registry()["models"]:
         test = item["test"]
         interval = item.get("age_interval")
-        interval_text = (
-            f"{interval['level']:.0%}: ± {interval['half_width']:.1f} years ({interval['test_coverage']:.1%})"
-            if interval
-            else "not calibrated"
-        )
+        if interval and interval.get("band_half_widths"):
+            widths = interval["band_half_widths"].values()
+            interval_text = (
+                f"{interval['level']:.0%}: ± {min(widths):.1f} to ± {max(widths):.1f} years by predicted-age band "
+                f"({interval['band_test_coverage']:.1%})"
+            )
+        elif interval:
+            interval_text = (
+                f"{interval['level']:.0%}: ± {interval['half_width']:.1f} years ({interval['test_coverage']:.1%})"
+            )
+        else:
+            interval_text = "not calibrated"
         rows.append(
             f"| `{item['name']}` | {item['title']} | {item['input_size']} px | {item['size_bytes'] / 1e6:.1f} MB | "
             f"{test['age_mae']:.2f} ({test['age_mae_ci95'][0]:.2f}-{test['age_mae_ci95'][1]:.2f}) | "
