@@ -426,9 +426,13 @@ def _draw_glasses(pen: _Pen, f: _Face, rng: np.random.Generator) -> None:
     for side in (-1, 1):
         ex = f.cx + side * f.eye_dx
         rim = pen.box(ex - r, f.eye_y - r * 0.8, ex + r, f.eye_y + r * 0.8)
-        pen.d.rounded_rectangle(
-            rim, radius=r * 0.4 * pen.s, outline=frame, width=pen.lw(0.008), fill=(30, 30, 35) if sun else None
-        )
+        style = dict(outline=frame, width=pen.lw(0.008), fill=(30, 30, 35) if sun else None)
+        # Pillow's rounded_rectangle fails on a rim at most 3 pixels high (faces of about 16-20 px):
+        # square corners there; larger faces are drawn as before.
+        if rim[3] - rim[1] > 3:
+            pen.d.rounded_rectangle(rim, radius=r * 0.4 * pen.s, **style)
+        else:
+            pen.d.rectangle(rim, **style)
     pen.line([(f.cx - f.eye_dx + r, f.eye_y), (f.cx + f.eye_dx - r, f.eye_y)], frame, 0.008)
 
 
