@@ -94,31 +94,37 @@ wrong("q1", "race range not checked", "if not 0 <= race <= 4:", "if race < 0:", 
 suite.question("q2", "Scan a folder with your parser")
 
 
-_NAMES = [
-    "25_1_3_20170119171136578.jpg.chip.jpg",
-    "1_0_0_20161219140623097.jpg.chip.jpg",
+_BROKEN = [
     "39_1_20170116174525125.jpg.chip.jpg",
     "117_0_0_20170120134009260.jpg.chip.jpg",
     "61_1_5_20170109150557335.jpg.chip.jpg",
-    "8_0_1_20170110224238891.jpg.chip.jpg",
     "notes.txt",
     ".DS_Store",
-    "45_0_0_20170117173224539.jpg.chip.jpg",
 ]
 _OTHER = ["70_0_2_20170111200000000.jpg", "3_1_0_x.jpg", "abc_0_1_20170111.jpg", "9_0_4_20170111.jpg.chip.jpg", "a.png"]
 
 
-def _package_scan(names):
-    """What the package's scanner makes of a fresh folder of these names: (accepted rows, rejected names)."""
-    import tempfile
+def _face_folder(parent, extra_names, seed):
+    """A folder of 8 synthetic faces (not real people) plus a copy of one of them under each extra name."""
+    import shutil
+    from pathlib import Path
+
+    from agecourse.synthetic import make_synthetic_faces
+
+    folder = make_synthetic_faces(Path(parent) / "faces", n=8, size=24, seed=seed)
+    first = sorted(folder.glob("*.jpg"))[0]
+    for file_name in extra_names:
+        shutil.copy(first, folder / file_name)
+    return folder
+
+
+def _package_scan(folder):
+    """What the package's scanner makes of a folder: (accepted rows, rejected names)."""
     from pathlib import Path
 
     from agecourse.data import scan_folder
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for file_name in names:
-            (Path(tmp) / file_name).touch()
-        scanned = scan_folder(tmp)
+    scanned = scan_folder(folder)
     images = scanned.images
     accepted = sorted(
         (Path(p).name, int(a), int(g), int(r))
@@ -127,14 +133,8 @@ def _package_scan(names):
     return accepted, sorted(Path(f).name for f in scanned.rejects["file"])
 
 
-def _scan(scan_names, names):
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for file_name in names:
-            (Path(tmp) / file_name).touch()
-        out = scan_names(tmp)
+def _scan(scan_names, folder):
+    out = scan_names(folder)
     if not (isinstance(out, tuple) and len(out) == 2):
         raise CheckFailed(f"scan_names should return (accepted, rejected), got {short_repr(out)}")
     accepted, rejected = out
@@ -154,8 +154,8 @@ def _scan(scan_names, names):
     "n_accepted and rejected_files of the demo folder",
     hint="Every file ends up in exactly one of the two: accepted rows or rejected names.",
 )
-def q2_demo(n_accepted, rejected_files):
-    accepted, rejected = _package_scan(_NAMES)
+def q2_demo(n_accepted, rejected_files, demo):
+    accepted, rejected = _package_scan(demo)
     same(n_accepted, len(accepted), "n_accepted")
     same(list(rejected_files), rejected, "rejected_files")
 
@@ -166,8 +166,12 @@ def q2_demo(n_accepted, rejected_files):
     hint="One row per accepted file: file name (not the whole path), then age, gender, race from parse_name.",
 )
 def q2_rows(scan_names):
-    rows, _ = _scan(scan_names, _NAMES)
-    expected, _ = _package_scan(_NAMES)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _face_folder(tmp, _BROKEN, seed=2)
+        rows, _ = _scan(scan_names, folder)
+        expected, _ = _package_scan(folder)
     same(rows, expected, "accepted rows (file, age, gender, race)")
 
 
@@ -178,8 +182,12 @@ def q2_rows(scan_names):
     hint="Reject hidden files (a name starting with '.'), files that are not .jpg, and names parse_name refuses.",
 )
 def q2_other(scan_names):
-    rows, rejected = _scan(scan_names, _OTHER + _NAMES)
-    expected_rows, expected_rejected = _package_scan(_OTHER + _NAMES)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _face_folder(tmp, _OTHER + _BROKEN, seed=3)
+        rows, rejected = _scan(scan_names, folder)
+        expected_rows, expected_rejected = _package_scan(folder)
     same(rows, expected_rows, "accepted rows")
     same(sorted(rejected), expected_rejected, "rejected file names")
     empty = [name for name, reason in rejected.items() if not str(reason).strip()]

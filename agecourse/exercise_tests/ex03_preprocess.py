@@ -33,6 +33,17 @@ def q1_full(full_dataset_gb):
 
 @check(
     "q1",
+    "the bytes of the decoded synthetic faces (faces.nbytes)",
+    hint="faces has shape (n, size, size, 3) and one byte per value (uint8): array_bytes(n, size, 3, 1).",
+)
+def q1_faces(array_bytes, faces):
+    n, size, _, channels = faces.shape
+    same(array_bytes(n, size, channels, faces.itemsize), faces.nbytes, "array_bytes for the faces (uint8)")
+    same(array_bytes(n, size, channels), 4 * faces.nbytes, "array_bytes for the faces as float32")
+
+
+@check(
+    "q1",
     "other channels and value sizes, returned as an int",
     hidden=True,
     hint="Use the channels and bytes_per_value arguments instead of 3 and 4, and return an int.",
@@ -147,6 +158,20 @@ def q3_uint8(to_unit_range):
 
 @check(
     "q3",
+    "scales the decoded synthetic faces: same shape, values / 255 as float32",
+    hint="Divide a float32 copy by 255: np.asarray(faces, dtype=np.float32) / 255.",
+)
+def q3_faces(to_unit_range, faces):
+    import numpy as np
+
+    result = np.asarray(to_unit_range(faces))
+    same(result.shape, faces.shape, "shape of to_unit_range(faces)")
+    same(str(result.dtype), "float32", "dtype of to_unit_range(faces)")
+    close(result, faces.astype(np.float64) / 255, "to_unit_range(faces)", rtol=1e-6)
+
+
+@check(
+    "q3",
     "keeps the shape and leaves the input unchanged",
     hidden=True,
     hint="Do not divide in place (batch /= 255 changes the caller's array): make a new array.",
@@ -154,10 +179,13 @@ def q3_uint8(to_unit_range):
 def q3_copy(to_unit_range):
     import numpy as np
 
-    batch = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3))
+    from agecourse.synthetic import draw_face
+
+    # two synthetic faces (not real people) as float64: floats in 0-255 must work too
+    batch = np.stack([draw_face(age, 1, 2, size=24, rng=age) for age in (6, 70)]).astype(np.float64)
     before = batch.copy()
     result = to_unit_range(batch)
-    same(np.shape(result), (2, 4, 4, 3), "shape of the result")
+    same(np.shape(result), (2, 24, 24, 3), "shape of the result")
     if not np.array_equal(batch, before):
         raise CheckFailed("to_unit_range changed its input")
     close(result, before / 255, "values", rtol=1e-6)

@@ -23,12 +23,9 @@ suite.question("q1", "Cap each age band")
 
 
 def _table(n=400, seed=0):
-    import numpy as np
-    import pandas as pd
+    from agecourse.synthetic import sample_labels
 
-    rng = np.random.default_rng(seed)
-    ages = np.clip(rng.normal(32, 14, n).round(), 0, 100).astype(int)
-    table = pd.DataFrame({"age": ages, "gender": rng.integers(0, 2, n)})
+    table = sample_labels(n, seed=seed)  # the labels of n synthetic faces, skewed like UTKFace's
     table.index = table.index + 1000  # an index that is not 0..n-1 catches a reset index
     return table
 

@@ -88,16 +88,16 @@ def q2_layers(classifiers):
 
 @check(
     "q2",
-    "accuracy is each returned classifier's accuracy on the validation spots",
-    hint="model.evaluate(val_spots, val_sides) returns [loss, accuracy]; use the validation spots.",
+    "accuracy is each returned classifier's accuracy on the validation frames",
+    hint="model.evaluate(val_frames, val_sides) returns [loss, accuracy]; use the validation frames.",
 )
-def q2_measured(classifiers, accuracy, val_spots, val_sides):
+def q2_measured(classifiers, accuracy, val_frames, val_sides):
     for name, model in classifiers.items():
-        measured = float(model.evaluate(val_spots, val_sides, verbose=0)[1])
+        measured = float(model.evaluate(val_frames, val_sides, verbose=0)[1])
         if abs(accuracy[name] - measured) > 1e-6:
             raise CheckFailed(
                 f"accuracy[{name!r}] is {accuracy[name]:.4f}, but that classifier scores {measured:.4f} on the "
-                "validation spots: report what you measured there"
+                "validation frames: report what you measured there"
             )
 
 
@@ -120,10 +120,10 @@ wrong(
 )  # noqa: E501
 wrong(
     "q2",
-    "scored on the training spots",
-    "model.evaluate(val_spots, val_sides, verbose=0)",
-    "model.evaluate(train_spots, train_sides, verbose=0)",
-    says="validation spots",
+    "scored on the training frames",
+    "model.evaluate(val_frames, val_sides, verbose=0)",
+    "model.evaluate(train_frames, train_sides, verbose=0)",
+    says="validation frames",
 )  # noqa: E501
 
 

@@ -188,8 +188,11 @@ def q3_outputs(build_tiny_model):
 def q3_ranges(build_tiny_model):
     import numpy as np  # noqa: F811 (the checks module has no notebook imports)
 
+    from agecourse.synthetic import draw_face
+
     model = _model(build_tiny_model, 32)
-    images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    # three synthetic faces (not real people), a child, an adult and an old person
+    images = np.stack([draw_face(age, 0, 1, size=32, rng=age) for age in (4, 30, 75)]).astype("float32")
     age, gender = (np.asarray(o) for o in model.predict(images, verbose=0))
     if not ((gender >= 0) & (gender <= 1)).all():
         raise CheckFailed(f"gender outputs outside 0-1: {gender.ravel()}")

@@ -194,37 +194,45 @@ wrong(
 suite.question("q4", "Experiment: half-precision weights")
 
 
-@check(
-    "q4",
-    "small holds the float16-rounded weights of age_model, and age_model is unchanged",
-    hint="clone_model(model) makes new layers; set their weights to w.astype(np.float16).astype(np.float32).",
-)
-def q4_weights(small, age_model):
+def _ages(model, images):
     import numpy as np
 
-    original, rounded = age_model.get_weights(), small.get_weights()
-    if small is age_model:
-        raise CheckFailed("small is age_model itself: return a new model (keras.models.clone_model)")
+    outputs = model.predict(images, verbose=0)
+    named = outputs if isinstance(outputs, dict) else dict(zip(model.output_names, outputs))
+    return np.ravel(named["age"])
+
+
+@check(
+    "q4",
+    "small holds the float16-rounded weights of model_a, and model_a is unchanged",
+    hint="clone_model(model) makes new layers; set their weights to w.astype(np.float16).astype(np.float32).",
+)
+def q4_weights(small, model_a):
+    import numpy as np
+
+    original, rounded = model_a.get_weights(), small.get_weights()
+    if small is model_a:
+        raise CheckFailed("small is model_a itself: return a new model (keras.models.clone_model)")
     if all(np.array_equal(w, w.astype(np.float16).astype(np.float32)) for w in original):
-        raise CheckFailed("age_model's own weights are float16 values now: the original must stay unchanged")
+        raise CheckFailed("model_a's own weights are float16 values now: the original must stay unchanged")
     if len(rounded) != len(original) or any(
         not np.array_equal(r, w.astype(np.float16).astype(np.float32)) for r, w in zip(rounded, original)
     ):
-        raise CheckFailed("small's weights are not age_model's weights rounded to float16")
+        raise CheckFailed("small's weights are not model_a's weights rounded to float16")
 
 
 @check(
     "q4",
     "bytes and max_difference are what the two models give",
-    hint="4 and 2 bytes per weight value; max |prediction of small - prediction of age_model| over photos.",
+    hint="4 and 2 bytes per weight value; max |predicted age of small - of model_a| over face_images.",
 )
-def q4_measured(bytes_float32, bytes_float16, max_difference, small, age_model, photos):
+def q4_measured(bytes_float32, bytes_float16, max_difference, small, model_a, face_images):
     import numpy as np
 
-    n = sum(w.size for w in age_model.get_weights())
+    n = sum(w.size for w in model_a.get_weights())
     same((int(bytes_float32), int(bytes_float16)), (4 * n, 2 * n), "(bytes_float32, bytes_float16)")
-    expected = float(np.max(np.abs(small.predict(photos, verbose=0) - age_model.predict(photos, verbose=0))))
-    close(max_difference, expected, "max_difference (years) measured on photos", rtol=1e-4, atol=1e-6)
+    expected = float(np.max(np.abs(_ages(small, face_images) - _ages(model_a, face_images))))
+    close(max_difference, expected, "max_difference (years) measured on face_images", rtol=1e-4, atol=1e-6)
 
 
 @check("q4", "good_enough agrees with max_difference", hint="good_enough = max_difference < 0.1")
