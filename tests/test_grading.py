@@ -307,7 +307,7 @@ EXPECTED = {
     "deletes_files": ("5", "3", "all 3 checks passed"),
     "floods_output": ("5", "3", "all 3 checks passed"),
     "no_check_cells": ("5", "3", "all 3 checks passed"),
-    "no_cells": ("0", "0", "`n_accepted`, `rejected_files` are not defined"),
+    "no_cells": ("0", "0", "`n_accepted`, `rejected_files`, `demo` are not defined"),
     "empty": ("0", "0", "not a valid notebook: the file is empty"),
     "not_json": ("0", "0", "not a valid notebook"),
 }
