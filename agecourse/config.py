@@ -63,7 +63,9 @@ class Settings:
     trained at the smallest rate, was the better model on validation; ``bench/tune.py`` has the trial).
     ``transfer_patience`` is Model B's early-stopping patience (``None``: ``patience``, Model A's);
     ``transfer_gender_loss_weight`` and ``transfer_weight_decay`` change its objective (``None``: the
-    defaults of :func:`agecourse.models.compile_model`).
+    defaults of :func:`agecourse.models.compile_model`). ``transfer_oversample = N`` trains Model B on
+    a training set whose every age band x gender cell has at least ``N`` rows, the rarer cells filled
+    with seeded repeats (:func:`agecourse.recipes.oversampled_train_for`); ``None`` trains on the split as it is.
 
     ``flip_tta`` (test-time augmentation) makes evaluation average each prediction over the face and
     its mirror image (:func:`agecourse.evaluate.predict_table` with ``flip_average=True``): twice the
@@ -108,6 +110,7 @@ class Settings:
     transfer_patience: int | None = None  # Model B's early-stopping patience; None: patience
     transfer_gender_loss_weight: float | None = None  # Model B's gender loss weight; None: compile_model's
     transfer_weight_decay: float | None = None  # Model B's AdamW weight decay; None: compile_model's
+    transfer_oversample: int | None = None  # rows per age band x gender cell of Model B's training set; None: off
     model_filters: tuple[int, ...] = (32, 64, 128)
     dense_units: int = 128
     head_dropout: float = 0.3

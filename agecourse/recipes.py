@@ -19,11 +19,14 @@ models with a compatibility check is :mod:`agecourse.artifacts`' job.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
+import pandas as pd
 
 from agecourse.augment import make_augmentation
+from agecourse.balance import upsample
 from agecourse.config import Settings
 from agecourse.data import Split, make_dataset
 from agecourse.models import DEFAULT_AGE_INIT, build_model_a, compile_model, default_loss_weights
@@ -216,13 +219,34 @@ def phase_plan_for(settings: Settings) -> PhasePlan:
     )
 
 
+def oversampled_train_for(settings: Settings, split: Split) -> Split:
+    """``split`` with its training table oversampled as ``settings.transfer_oversample`` asks (the
+    validation and test tables untouched); ``split`` itself when it is ``None``.
+
+    Lesson 04's :func:`~agecourse.balance.upsample` fills every age band to at least that many rows,
+    here once per gender, so each age band x gender cell has at least ``transfer_oversample`` rows
+    (the big cells are never shrunk); the result is shuffled with ``settings.seed``. The repeats are
+    the same files: on cached views the copies' augmented views (the third and later) are drawn anew,
+    their plain and mirrored views are the original's.
+    """
+    if settings.transfer_oversample is None:
+        return split
+    minimum = int(settings.transfer_oversample)
+    if minimum < 1:
+        raise ValueError(f"transfer_oversample must be at least 1 row per cell, got {minimum}")
+    parts = [upsample(part, minimum, seed=settings.seed) for _, part in split.train.groupby("gender")]
+    train = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=settings.seed)
+    return dataclasses.replace(split, train=train.reset_index(drop=True))
+
+
 def train_cached_for(
     settings: Settings, model, split: Split, verbose: int | str = 2, time_budget_s: float | None = None
 ) -> tuple[dict, dict, dict]:
     """Both phases of an already built Model B on cached views, with the recipe in ``settings`` (the
     ``cpu`` profile): :func:`~agecourse.transfer_training.train_two_phase_cached` with
     :func:`phase_plan_for`, ``transfer_cached_views`` views, cut at ``transfer_cut``, at most
-    ``time_budget_s`` seconds in all (caching included). Returns ``(history_frozen, history_finetune, info)``."""
+    ``time_budget_s`` seconds in all (caching included), on the training set of
+    :func:`oversampled_train_for`. Returns ``(history_frozen, history_finetune, info)``."""
     if settings.transfer_cached_views < 1:
         raise ValueError(
             f"the '{settings.profile}' profile trains Model B on images (transfer_cached_views = 0); "
@@ -230,7 +254,7 @@ def train_cached_for(
         )
     return train_two_phase_cached(
         model,
-        split,
+        oversampled_train_for(settings, split),
         settings.transfer_image_size,
         settings.transfer_cut,
         phase_plan_for(settings),
@@ -248,8 +272,9 @@ def train_images_for(
     """Both phases of an already built Model B on the image pipeline (the ``ci`` and ``gpu``
     profiles): :func:`~agecourse.transfer_training.train_two_phase` on :func:`datasets` at
     ``transfer_image_size`` with :func:`phase_plan_for`, ``transfer_finetune_layers`` backbone layers
-    unfrozen in phase 2. Returns ``(history_frozen, history_finetune, info)``."""
-    train, val, _ = datasets(settings, split, image_size=settings.transfer_image_size)
+    unfrozen in phase 2, on the training set of :func:`oversampled_train_for`. Returns
+    ``(history_frozen, history_finetune, info)``."""
+    train, val, _ = datasets(settings, oversampled_train_for(settings, split), image_size=settings.transfer_image_size)
     return train_two_phase(
         model,
         train,

@@ -107,6 +107,14 @@ TRIALS: dict[str, dict] = {
         "question": "Model B at 224 px with twice the gender loss weight (40 instead of 20 next to the Huber "
         "age loss): gender is where it falls short of its target",
     },
+    "b-224px-oversample-400": {
+        "kind": "train",
+        "model": "b",
+        "set": {"transfer_image_size": 224, "transfer_oversample": 400},
+        "question": "Model B with the rarer age band x gender cells of its training set oversampled to at least 400 "
+        "rows each (issue 26's top published lever: oversampling weak groups with augmented copies); about 38 % "
+        "more training rows, whose copies get fresh augmented views",
+    },
     "b-224px-8-views-6-epochs": {
         "kind": "train",
         "model": "b",

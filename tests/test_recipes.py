@@ -123,3 +123,35 @@ def test_phase_plan_carries_model_b_objective(tiny_settings):
     assert default.loss_weights is None and default.weight_decay is None
     changed = recipes.phase_plan_for(tiny_settings.replace(transfer_gender_loss_weight=40, transfer_weight_decay=0.05))
     assert changed.loss_weights == {"age": 1.0, "gender": 40.0} and changed.weight_decay == 0.05
+
+
+def test_oversampled_train_for_fills_every_age_band_and_gender_cell(tiny_split):
+    from agecourse.balance import bands_of
+
+    settings = get_settings("ci")
+    assert recipes.oversampled_train_for(settings, tiny_split) is tiny_split, "None: the split as it is"
+    train = tiny_split.train
+    before = train.groupby([bands_of(train), "gender"], observed=True).size()
+    over = recipes.oversampled_train_for(settings.replace(transfer_oversample=3), tiny_split)
+    after = over.train.groupby([bands_of(over.train), "gender"], observed=True).size()
+    assert (after >= 3).all() and (after.loc[before.index] >= before).all(), "filled, never shrunk"
+    assert after.to_dict() == {cell: max(3, count) for cell, count in before.items()}
+    assert sorted(set(over.train["path"])) == sorted(train["path"]), "every original kept, nothing new"
+    assert over.val is tiny_split.val and over.test is tiny_split.test, "validation and test untouched"
+    again = recipes.oversampled_train_for(settings.replace(transfer_oversample=3), tiny_split)
+    assert again.train.equals(over.train), "seeded"
+    with pytest.raises(ValueError, match="at least 1 row"):
+        recipes.oversampled_train_for(settings.replace(transfer_oversample=0), tiny_split)
+
+
+def test_cached_training_runs_on_the_oversampled_table(tiny_settings, tiny_split):
+    settings = tiny_settings.replace(transfer_cached_views=1)
+    rows = {}
+    for oversample in (None, 3):
+        chosen = settings.replace(transfer_oversample=oversample)
+        model = recipes.build_model_b_for(chosen, tiny_split, weights=None, verbose=False)
+        frozen, _, info = recipes.train_cached_for(chosen, model, tiny_split, verbose=0)
+        assert np.isfinite(frozen["loss"]).all()
+        rows[oversample] = info["train_feature_bytes"]
+    expected = len(recipes.oversampled_train_for(settings.replace(transfer_oversample=3), tiny_split).train)
+    assert rows[3] * len(tiny_split.train) == rows[None] * expected, "one cached row per oversampled row"
