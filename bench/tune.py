@@ -115,6 +115,21 @@ TRIALS: dict[str, dict] = {
         "rows each (issue 26's top published lever: oversampling weak groups with augmented copies); about 38 % "
         "more training rows, whose copies get fresh augmented views",
     },
+    "b-224px-oversample-400-finetune-2.5e-4": {
+        "kind": "train",
+        "model": "b",
+        "set": {"transfer_image_size": 224, "transfer_oversample": 400, "transfer_finetune_learning_rate": 2.5e-4},
+        "question": "The oversampled Model B again at half the fine-tuning rate (2.5e-4): at 5e-4 its age head's ReLU "
+        "units all died in the first fine-tuning epoch (a constant age, validation 21.15 years); does a gentler "
+        "phase 2 keep the oversampling's gain?",
+    },
+    "b-224px-cut-block-9": {
+        "kind": "train",
+        "model": "b",
+        "set": {"transfer_image_size": 224, "transfer_cut": "block_9_add"},
+        "question": "Model B at 224 px fine-tuning deeper (issue 26: unfreeze deeper within the time budget): cached "
+        "below block_9_add instead of block_12_add, so phase 2 also trains blocks 10-12 of MobileNetV2",
+    },
     "b-224px-8-views-6-epochs": {
         "kind": "train",
         "model": "b",
